@@ -1,0 +1,156 @@
+"""create_app(): routers, middleware, lifespan."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
+from sqlalchemy import text
+from starlette.responses import Response
+
+from carebase.audit.api import router as audit_router
+from carebase.core.bootstrap import ensure_app_role, resolve_owner_url
+from carebase.core.db import Database
+from carebase.core.errors import install_handlers, problem_response
+from carebase.core.logging import configure_logging
+from carebase.core.metrics import render as render_metrics
+from carebase.core.middleware import PlatformMiddleware
+from carebase.core.migrate import head_revision
+from carebase.core.ratelimit import make_rate_limiter
+from carebase.core.worker import run_worker
+from carebase.identity.api_account import router as account_router
+from carebase.identity.api_admin import router as admin_router
+from carebase.identity.api_auth import router as auth_router
+from carebase.notifications import outbound
+from carebase.notifications.channels import make_dispatcher
+from carebase.patients.api import router as patients_router
+from carebase.settings import Settings, get_settings
+from carebase.tenancy.api import router as tenancy_router
+
+log = logging.getLogger("carebase.app")
+
+STATIC_DIR = Path(__file__).parent / "web" / "static"
+
+
+def api_router() -> APIRouter:
+    api = APIRouter(prefix="/api/v1")
+    for router in (auth_router, account_router, admin_router, tenancy_router, patients_router, audit_router):
+        api.include_router(router)
+    return api
+
+
+async def open_database(settings: Settings) -> Database:
+    owner_url = resolve_owner_url(settings)
+    assert settings.database_app_password is not None
+    await ensure_app_role(owner_url, settings.database_app_role, settings.database_app_password.get_secret_value())
+    return Database(
+        owner_url, settings.database_app_role, settings.database_app_password.get_secret_value(),
+        pool_size=settings.database_pool_size,
+    )  # fmt: skip
+
+
+def create_app(settings: Settings | None = None, *, db: Database | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        own_db = db is None
+        app.state.db = db or await open_database(settings)
+        app.state.head_revision = head_revision(app.state.db.owner_url)
+        app.state.limiter = make_rate_limiter(settings.redis_url)
+        outbound.set_dispatcher(make_dispatcher(settings))
+        stop_worker = asyncio.Event()
+        worker_task = None
+        if own_db and settings.run_worker_in_process:
+            worker_task = asyncio.create_task(run_worker(app.state.db.owner_url, stop_worker))
+        log.info("carebase ready", extra={"base_url": settings.public_base_url})
+        try:
+            yield
+        finally:
+            stop_worker.set()
+            if worker_task:
+                await asyncio.wait_for(worker_task, timeout=10)
+            await outbound.drain()
+            close = getattr(app.state.limiter, "close", None)
+            if close:
+                await close()
+            if own_db:
+                await app.state.db.dispose()
+
+    app = FastAPI(
+        title="Carebase API",
+        version="0.1.0",
+        description="Clinics and hospitals on one platform. Errors are RFC 9457 problem+json.",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+    )
+    install_handlers(app)
+    app.include_router(api_router())
+    app.include_router(ops_router())
+
+    from carebase.web.routes import router as web_router
+
+    app.include_router(web_router)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.add_middleware(
+        PlatformMiddleware,
+        trusted_proxies=settings.trusted_proxies,
+        max_body_bytes=settings.max_body_bytes,
+        https=settings.public_base_url.startswith("https://"),
+    )
+    return app
+
+
+def ops_router() -> APIRouter:
+    ops = APIRouter(include_in_schema=False)
+
+    @ops.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @ops.get("/readyz")
+    async def readyz(request: Request) -> Response:
+        db: Database = request.app.state.db
+        try:
+            async with db.engine.connect() as conn:
+                current = (await conn.execute(text("SELECT version_num FROM alembic_version"))).scalar()
+        except Exception:
+            return problem_response(503, "Not ready", "The database cannot be reached.", code="not-ready")
+        if current != request.app.state.head_revision:
+            return problem_response(
+                503, "Not ready", f"Migrations are not current ({current} != {request.app.state.head_revision}).",
+                code="not-ready",
+            )  # fmt: skip
+        return JSONResponse({"status": "ready", "database": "ok", "migrations": current})
+
+    @ops.get("/metrics")
+    async def metrics_endpoint() -> Response:
+        body, content_type = render_metrics()
+        return Response(body, media_type=content_type)
+
+    @ops.get("/docs")
+    async def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title="Carebase API",
+            swagger_js_url="/static/vendor/swagger-ui/swagger-ui-bundle.js",
+            swagger_css_url="/static/vendor/swagger-ui/swagger-ui.css",
+            swagger_favicon_url="/static/icon.svg",
+        )
+
+    return ops
+
+
+def main_app() -> FastAPI:
+    """Factory for ``uvicorn --factory carebase.app:main_app``."""
+    settings = get_settings()
+    configure_logging(settings.log_level)
+    return create_app(settings)

@@ -1,0 +1,111 @@
+"""Database plumbing: declarative base, engines, and the per-transaction tenant context.
+
+Two roles reach the database:
+- the *owner* (``CAREBASE_DATABASE_URL``) runs migrations and maintenance commands;
+- the *app role* (``carebase_app``) serves requests. It owns nothing and row-level security
+  applies to it, so a query that forgets its tenant filter still sees one tenant only.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import DateTime, ForeignKey, MetaData, Uuid, func, text
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from carebase.core.ids import new_id
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {datetime: DateTime(timezone=True), uuid.UUID: Uuid(as_uuid=True)}
+
+
+class IdMixin:
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+
+
+class TimestampMixin:
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(server_default=func.now(), onupdate=func.now())
+
+
+class TenantMixin:
+    """Marks a tenant-owned table: ``tenant_id`` is NOT NULL and RLS applies (see migrations)."""
+
+    tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organizations.id"), index=True)
+
+
+def async_url(url: str) -> URL:
+    parsed = make_url(url)
+    if parsed.drivername in ("postgres", "postgresql", "postgresql+psycopg", "postgresql+psycopg2"):
+        parsed = parsed.set(drivername="postgresql+asyncpg")
+    return parsed
+
+
+def app_role_url(owner_url: str, role: str, password: str) -> URL:
+    return async_url(owner_url).set(username=role, password=password)
+
+
+class Database:
+    """Holds the app engine (app role) and, lazily, the owner engine."""
+
+    def __init__(self, owner_url: str, app_role: str, app_password: str, pool_size: int = 10) -> None:
+        self.owner_url = owner_url
+        self.app_url = app_role_url(owner_url, app_role, app_password)
+        self.app_role = app_role
+        self.engine: AsyncEngine = create_async_engine(
+            self.app_url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=False
+        )
+        self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False, autoflush=True)
+        self._owner_engine: AsyncEngine | None = None
+
+    @property
+    def owner_engine(self) -> AsyncEngine:
+        if self._owner_engine is None:
+            self._owner_engine = create_async_engine(async_url(self.owner_url), pool_size=2)
+        return self._owner_engine
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+        if self._owner_engine is not None:
+            await self._owner_engine.dispose()
+
+
+async def set_tenant(session: AsyncSession, tenant_id: uuid.UUID | None) -> None:
+    """Scope the current transaction to one tenant (``SET LOCAL`` semantics)."""
+    await session.execute(
+        text("SELECT set_config('app.tenant_id', :t, true)"), {"t": str(tenant_id) if tenant_id else ""}
+    )
+
+
+async def set_context(
+    session: AsyncSession,
+    *,
+    tenant_id: uuid.UUID | None,
+    user_id: uuid.UUID | None = None,
+    platform_admin: bool = False,
+) -> None:
+    """Set tenant, acting user and platform flag for this transaction in one round trip."""
+    await session.execute(
+        text(
+            "SELECT set_config('app.tenant_id', :t, true), set_config('app.user_id', :u, true),"
+            " set_config('app.platform_admin', :p, true)"
+        ),
+        {
+            "t": str(tenant_id) if tenant_id else "",
+            "u": str(user_id) if user_id else "",
+            "p": "on" if platform_admin else "",
+        },
+    )

@@ -1,0 +1,87 @@
+"""The worker: claims outbox events with FOR UPDATE SKIP LOCKED and runs their handlers.
+
+Handlers register per topic with ``handler("topic")``. Events whose topic has no handler stay
+pending (no consumer exists yet). Woken by LISTEN/NOTIFY on ``carebase_outbox``, with a slow poll
+as a safety net. Retries, dead letters and schedules are completed in the jobs issue."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import asyncpg
+
+from carebase.core.bootstrap import asyncpg_dsn
+
+log = logging.getLogger("carebase.worker")
+
+Handler = Callable[[asyncpg.Connection, dict[str, Any]], Awaitable[None]]
+HANDLERS: dict[str, Handler] = {}
+CHANNEL = "carebase_outbox"
+POLL_SECONDS = 5.0
+MAX_ATTEMPTS = 8
+
+
+def handler(topic: str) -> Callable[[Handler], Handler]:
+    def register(fn: Handler) -> Handler:
+        HANDLERS[topic] = fn
+        return fn
+
+    return register
+
+
+CLAIM_SQL = """
+UPDATE outbox SET status = 'running', attempts = attempts + 1, leased_until = now() + interval '60 seconds'
+WHERE id IN (
+  SELECT id FROM outbox
+  WHERE status = 'pending' AND available_at <= now() AND topic = ANY($1::text[])
+  ORDER BY available_at LIMIT $2 FOR UPDATE SKIP LOCKED)
+RETURNING id, tenant_id, topic, payload::text AS payload, attempts
+"""
+
+
+async def run_batch(conn: asyncpg.Connection, limit: int = 100) -> int:
+    import orjson
+
+    if not HANDLERS:
+        return 0
+    rows = await conn.fetch(CLAIM_SQL, list(HANDLERS), limit)
+    for row in rows:
+        event = dict(row, payload=orjson.loads(row["payload"]))
+        try:
+            await HANDLERS[row["topic"]](conn, event)
+        except Exception as exc:
+            dead = row["attempts"] >= MAX_ATTEMPTS
+            delay = min(2 ** row["attempts"], 3600)
+            await conn.execute(
+                "UPDATE outbox SET status = $2, last_error = $3, available_at = now() + make_interval(secs => $4),"
+                " leased_until = NULL WHERE id = $1",
+                row["id"], "dead" if dead else "pending", type(exc).__name__[:2000], float(delay),
+            )  # fmt: skip
+            log.warning("event handler failed", extra={"topic": row["topic"], "event_id": str(row["id"]), "dead": dead})
+        else:
+            await conn.execute("UPDATE outbox SET status = 'done', leased_until = NULL WHERE id = $1", row["id"])
+    return len(rows)
+
+
+async def run_worker(owner_url: str, stop: asyncio.Event | None = None) -> None:
+    stop = stop or asyncio.Event()
+    conn = await asyncpg.connect(asyncpg_dsn(owner_url))
+    wake = asyncio.Event()
+    await conn.add_listener(CHANNEL, lambda *_: wake.set())
+    log.info("worker started", extra={"handlers": sorted(HANDLERS)})
+    try:
+        while not stop.is_set():
+            while await run_batch(conn):
+                pass
+            wake.clear()
+            waiter = asyncio.ensure_future(wake.wait())
+            stopper = asyncio.ensure_future(stop.wait())
+            await asyncio.wait({waiter, stopper}, timeout=POLL_SECONDS, return_when=asyncio.FIRST_COMPLETED)
+            waiter.cancel()
+            stopper.cancel()
+    finally:
+        await conn.close()
+        log.info("worker stopped")

@@ -1,0 +1,137 @@
+"""Demo data: two tenants (a multi-specialty hospital and a small clinic), staff of every role,
+20 patients, and a platform admin. Idempotent: does nothing once the demo hospital exists."""
+
+from __future__ import annotations
+
+import random
+import uuid
+from dataclasses import dataclass
+from datetime import date
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from carebase.audit import service as audit
+from carebase.core.db import set_context
+from carebase.identity.models import Membership, User
+from carebase.identity.passwords import hash_password
+from carebase.patients.models import Patient
+from carebase.tenancy.models import PLATFORM_TENANT_ID, Department, Location, Organization
+
+DEMO_PASSWORD = "care-demo-2026"  # noqa: S105 (printed on purpose: demo only)
+
+
+@dataclass(frozen=True)
+class DemoLogin:
+    role: str
+    tenant: str
+    login: str
+    how: str
+
+
+TENANTS = [
+    {
+        "slug": "sunrise", "name": "Sunrise Multispeciality Hospital", "kind": "hospital", "country": "IN",
+        "currency": "INR", "timezone": "Asia/Kolkata", "domain": "sunrise.example", "device_approval": True,
+        "location": ("Sunrise Main Campus", "12 MG Road", "Bengaluru", "560001", 12.9756, 77.6050, "+918041234567"),
+        "departments": ["Cardiology", "Dermatology", "General Medicine", "Paediatrics", "Pharmacy", "Laboratory"],
+        "phone_prefix": "+9198450", "patients": 12,
+    },
+    {
+        "slug": "riverside", "name": "Riverside Family Clinic", "kind": "clinic", "country": "GB",
+        "currency": "GBP", "timezone": "Europe/London", "domain": "riverside.example", "device_approval": False,
+        "location": ("Riverside Clinic", "4 Thames Walk", "London", "SE1 9PX", 51.5055, -0.0754, "+442071234567"),
+        "departments": ["General Practice", "Dermatology", "Pharmacy"],
+        "phone_prefix": "+4477009", "patients": 8,
+    },
+]  # fmt: skip
+
+STAFF = [
+    ("hospital_admin", "admin", "Asha Rao"),
+    ("doctor", "doctor", "Dr. Vikram Mehta"),
+    ("nurse", "nurse", "Meera Nair"),
+    ("pharmacist", "pharmacist", "Rahul Iyer"),
+    ("lab_staff", "lab", "Sana Khan"),
+    ("receptionist", "reception", "Priya Das"),
+]
+UK_NAMES = {
+    "admin": "Helen Carter", "doctor": "Dr. James Whitfield", "nurse": "Olivia Brooks",
+    "pharmacist": "Daniel Hughes", "lab": "Chloe Patel", "reception": "Emma Walsh",
+}  # fmt: skip
+GIVEN = ["Aarav", "Diya", "Kabir", "Ananya", "Rohan", "Isha", "Arjun", "Kavya", "Vihaan", "Saanvi", "Aditya", "Myra",
+         "Oliver", "Amelia", "George", "Isla", "Harry", "Ava", "Noah", "Mia"]  # fmt: skip
+FAMILY = ["Sharma", "Verma", "Gupta", "Reddy", "Kumar", "Singh", "Joshi", "Pillai", "Bose", "Menon", "Shah", "Kapoor",
+          "Smith", "Jones", "Taylor", "Brown", "Wilson", "Evans", "Thomas", "Roberts"]  # fmt: skip
+
+
+async def seed_demo(session: AsyncSession) -> list[DemoLogin] | None:
+    """Create the demo data in the owner's session. Returns the logins, or None if already seeded."""
+    exists = (await session.execute(select(Organization.id).where(Organization.slug == "sunrise"))).first()
+    if exists:
+        return None
+    rng = random.Random(2026)  # noqa: S311 (demo data)
+    password_hash = hash_password(DEMO_PASSWORD)
+    logins: list[DemoLogin] = []
+
+    platform_admin = User(email="platform@carebase.example", full_name="Pat Platform", password_hash=password_hash)
+    session.add(platform_admin)
+    await session.flush()
+    await set_context(session, tenant_id=PLATFORM_TENANT_ID, user_id=platform_admin.id, platform_admin=True)
+    session.add(Membership(tenant_id=PLATFORM_TENANT_ID, user_id=platform_admin.id, role="platform_admin"))
+    await audit.record(session, PLATFORM_TENANT_ID, "demo.seeded", details={"tenants": len(TENANTS)})
+    logins.append(DemoLogin("platform_admin", "Carebase platform", "platform@carebase.example", "password + MFA set-up"))
+
+    patient_index = 0
+    for spec in TENANTS:
+        org = Organization(
+            name=spec["name"], slug=spec["slug"], kind=spec["kind"], country=spec["country"],
+            currency=spec["currency"], timezone=spec["timezone"],
+            settings={"device_approval_required": spec["device_approval"], "cancellation_cutoff_hours": 2},
+        )  # fmt: skip
+        session.add(org)
+        await session.flush()
+        await set_context(session, tenant_id=org.id, user_id=None)
+        name, line, city, postal, lat, lon, phone = spec["location"]
+        location = Location(
+            tenant_id=org.id, name=name, address_line=line, city=city, postal_code=postal, country=spec["country"],
+            timezone=spec["timezone"], latitude=lat, longitude=lon, phone=phone,
+        )  # fmt: skip
+        session.add(location)
+        await session.flush()
+        departments = [Department(tenant_id=org.id, name=d, location_id=location.id) for d in spec["departments"]]
+        session.add_all(departments)
+        await session.flush()
+        for role, local, person in STAFF:
+            full_name = person if spec["country"] == "IN" else UK_NAMES[local]
+            email = f"{local}@{spec['domain']}"
+            user = User(email=email, full_name=full_name, password_hash=password_hash)
+            session.add(user)
+            await session.flush()
+            session.add(Membership(tenant_id=org.id, user_id=user.id, role=role, department_id=departments[0].id))
+            how = "password + MFA set-up" if role == "hospital_admin" else "password"
+            if spec["device_approval"] and role != "hospital_admin":
+                how += " (new devices need the admin's approval)"
+            logins.append(DemoLogin(role, spec["name"], email, how))
+        for i in range(spec["patients"]):
+            given, family = GIVEN[patient_index % len(GIVEN)], FAMILY[patient_index % len(FAMILY)]
+            patient_index += 1
+            phone = f"{spec['phone_prefix']}{rng.randint(10000, 99999)}"
+            email = f"{given.lower()}.{family.lower()}@patients.example"
+            user_id: uuid.UUID | None = None
+            if i < 2:  # the first two patients of each tenant have portal accounts
+                user = User(email=email, phone=phone, full_name=f"{given} {family}")
+                session.add(user)
+                await session.flush()
+                session.add(Membership(tenant_id=org.id, user_id=user.id, role="patient"))
+                user_id = user.id
+                logins.append(DemoLogin("patient", spec["name"], f"{email} or {phone}", "one-time code"))
+            session.add(
+                Patient(
+                    tenant_id=org.id, user_id=user_id, mrn=f"P{i + 1:06d}", given_name=given, family_name=family,
+                    birth_date=date(rng.randint(1950, 2018), rng.randint(1, 12), rng.randint(1, 28)),
+                    sex=rng.choice(["female", "male"]), phone=phone, email=email,
+                )
+            )  # fmt: skip
+        await session.flush()
+        await audit.record(session, org.id, "demo.seeded", details={"patients": spec["patients"]})
+    return logins

@@ -1,0 +1,119 @@
+"""FastAPI dependencies for authentication and permissions, as ``Annotated`` aliases.
+
+- ``DbSession``: an anonymous unit of work (sign-in endpoints); no tenant context.
+- ``Auth``: a verified bearer token turned into a Principal inside the request's unit of work,
+  with the tenant context set from the token (never from a header or body).
+- ``require(permission)``: default deny; a denial is audited in its own transaction.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Callable, Coroutine
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from carebase.audit import service as audit
+from carebase.core.context import actor_var, tenant_var
+from carebase.core.db import Database
+from carebase.core.errors import NotAuthenticated, PermissionDenied
+from carebase.core.ratelimit import RateLimiter
+from carebase.core.uow import unit_of_work
+from carebase.identity.principal import Principal
+from carebase.identity.sessions import load_principal
+from carebase.identity.tokens import AccessClaims, verify_access_token
+
+
+def get_db(request: Request) -> Database:
+    db: Database = request.app.state.db
+    return db
+
+
+def get_limiter(request: Request) -> RateLimiter:
+    limiter: RateLimiter = request.app.state.limiter
+    return limiter
+
+
+Limiter = Annotated[RateLimiter, Depends(get_limiter)]
+
+
+async def _anonymous_session(request: Request) -> AsyncIterator[AsyncSession]:
+    async with unit_of_work(get_db(request)) as session:
+        yield session
+
+
+DbSession = Annotated[AsyncSession, Depends(_anonymous_session, scope="function")]
+
+
+def bearer_token(request: Request) -> str:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        raise NotAuthenticated("Send an access token: Authorization: Bearer <token>.")
+    return token.strip()
+
+
+@dataclass(frozen=True, slots=True)
+class Ctx:
+    """What an authenticated handler gets: the principal and its unit of work."""
+
+    principal: Principal
+    session: AsyncSession
+
+
+async def authenticated_ctx(db: Database, claims: AccessClaims, *, allow_mfa_pending: bool) -> AsyncIterator[Ctx]:
+    async with unit_of_work(db) as session:
+        principal = await load_principal(session, claims)
+        tenant_var.set(str(principal.tenant_id))
+        actor_var.set(str(principal.user_id))
+        if principal.mfa_pending and not allow_mfa_pending:
+            raise PermissionDenied(
+                "Set up two-step sign-in first: your role requires it.", code_hint="mfa_enrolment_required"
+            )
+        yield Ctx(principal, session)
+
+
+async def _auth(request: Request) -> AsyncIterator[Ctx]:
+    claims = verify_access_token(bearer_token(request))
+    async for ctx in authenticated_ctx(get_db(request), claims, allow_mfa_pending=False):
+        yield ctx
+
+
+async def _auth_mfa_pending(request: Request) -> AsyncIterator[Ctx]:
+    claims = verify_access_token(bearer_token(request))
+    async for ctx in authenticated_ctx(get_db(request), claims, allow_mfa_pending=True):
+        yield ctx
+
+
+Auth = Annotated[Ctx, Depends(_auth, scope="function")]
+# For the few endpoints an admin may use before enrolling MFA: /me, MFA enrolment, sign-out.
+AuthAllowMfaPending = Annotated[Ctx, Depends(_auth_mfa_pending, scope="function")]
+
+
+async def audit_denial(db: Database, principal: Principal, permission: str, path: str) -> None:
+    """Record a permission denial in its own transaction (the request's one rolls back)."""
+    async with unit_of_work(db, tenant_id=principal.tenant_id, user_id=principal.user_id) as session:
+        await audit.record(
+            session, principal.tenant_id, "access.denied", actor=audit.Actor(principal.user_id, principal.role),
+            outcome="denied", details={"permission": permission, "path": path},
+        )  # fmt: skip
+
+
+def require(permission: str) -> Callable[..., Coroutine[Any, Any, Ctx]]:
+    async def check(request: Request, ctx: Auth) -> Ctx:
+        if not ctx.principal.can(permission):
+            await audit_denial(get_db(request), ctx.principal, str(permission), request.url.path)
+            raise PermissionDenied()
+        return ctx
+
+    return check
+
+
+def parse_uuid(value: str) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        return None

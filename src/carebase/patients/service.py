@@ -1,0 +1,111 @@
+"""Patient register: search, open (audited read), register, correct."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import func, or_, select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from carebase.audit import service as audit
+from carebase.core.errors import NotFound, ValidationFailed
+from carebase.core.outbox import emit
+from carebase.core.pagination import PageRequest, finish, paginate
+from carebase.identity.principal import Principal
+from carebase.patients.models import Patient
+from carebase.patients.schemas import PatientCreate, PatientUpdate
+
+SORTS = {"created_at": Patient.created_at, "family_name": Patient.family_name}
+
+
+def _actor(principal: Principal) -> audit.Actor:
+    return audit.Actor(principal.user_id, principal.role)
+
+
+async def search(
+    session: AsyncSession, principal: Principal, page: PageRequest, *, q: str | None = None
+) -> tuple[list[Patient], str | None]:
+    query = select(Patient)
+    if q:
+        term = q.strip()
+        query = query.where(
+            or_(
+                Patient.search.op("@@")(func.plainto_tsquery("simple", term)),
+                Patient.mrn == term.upper(),
+                Patient.phone == term,
+                func.lower(Patient.email) == term.lower(),
+            )
+        )
+    rows = list((await session.execute(paginate(query, page, sorts=SORTS, default_sort="-created_at", id_column=Patient.id))).scalars())
+    kept, cursor = finish(rows, page, "-created_at")
+    await audit.record(
+        session, principal.tenant_id, "patients.register.searched", actor=_actor(principal),
+        details={"results": len(kept), "filtered": bool(q)},
+    )  # fmt: skip
+    return kept, cursor
+
+
+async def get(session: AsyncSession, principal: Principal, patient_id: uuid.UUID) -> Patient:
+    patient = await session.get(Patient, patient_id)
+    if patient is None or (principal.role == "patient" and patient.user_id != principal.user_id):
+        raise NotFound("No such patient.")
+    await audit.record(
+        session, principal.tenant_id, "patients.record.read", actor=_actor(principal),
+        target_type="patient", target_id=patient.id, patient_id=patient.id,
+    )  # fmt: skip
+    return patient
+
+
+async def own_records(session: AsyncSession, principal: Principal) -> list[Patient]:
+    """The patient's own registration(s) in this tenant (self and dependents come later)."""
+    rows = list((await session.execute(select(Patient).where(Patient.user_id == principal.user_id))).scalars())
+    for patient in rows:
+        await audit.record(
+            session, principal.tenant_id, "patients.record.read", actor=_actor(principal),
+            target_type="patient", target_id=patient.id, patient_id=patient.id,
+        )  # fmt: skip
+    return rows
+
+
+async def _next_mrn(session: AsyncSession, tenant_id: uuid.UUID) -> str:
+    """Medical record numbers run P000001, P000002, ... per tenant; a transaction lock keeps
+    two registrations from taking the same one."""
+    await session.execute(text("SELECT pg_advisory_xact_lock(hashtext('mrn:' || :t))"), {"t": str(tenant_id)})
+    last = (await session.execute(select(func.max(Patient.mrn)))).scalar_one()
+    number = int(last[1:]) + 1 if last and last[1:].isdigit() else 1
+    return f"P{number:06d}"
+
+
+async def register(session: AsyncSession, principal: Principal, data: PatientCreate) -> Patient:
+    patient = Patient(
+        tenant_id=principal.tenant_id,
+        mrn=await _next_mrn(session, principal.tenant_id),
+        **data.model_dump(mode="python", exclude_none=True),
+    )
+    session.add(patient)
+    await session.flush()
+    await session.refresh(patient)
+    await audit.record(
+        session, principal.tenant_id, "patients.record.created", actor=_actor(principal),
+        target_type="patient", target_id=patient.id, patient_id=patient.id,
+    )  # fmt: skip
+    await emit(session, principal.tenant_id, "patient.registered", {"patient_id": str(patient.id)})
+    return patient
+
+
+async def update(session: AsyncSession, principal: Principal, patient_id: uuid.UUID, data: PatientUpdate) -> Patient:
+    patient = await session.get(Patient, patient_id)
+    if patient is None:
+        raise NotFound("No such patient.")
+    changes = data.model_dump(exclude_unset=True)
+    for key, value in changes.items():
+        if value is None and key in ("given_name", "family_name", "sex"):
+            raise ValidationFailed.field(key, "This field cannot be empty.")
+        setattr(patient, key, value)
+    await session.flush()
+    await session.refresh(patient)
+    await audit.record(
+        session, principal.tenant_id, "patients.record.updated", actor=_actor(principal),
+        target_type="patient", target_id=patient.id, patient_id=patient.id, details={"fields": sorted(changes)},
+    )  # fmt: skip
+    return patient
