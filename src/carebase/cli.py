@@ -64,8 +64,9 @@ def _seed(url: str) -> bool:
         table.add_column(column)
     for login in logins:
         table.add_row(login.role, login.tenant, login.login, login.how)
-    Console().print(table)
-    Console().print("Patients sign in at /patient-login; in development the code is printed in this terminal.")
+    out = Console(width=max(Console().width, 120))
+    out.print(table)
+    out.print("Patients sign in at /patient-login; in development the code is printed in this terminal.")
     return True
 
 
