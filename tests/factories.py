@@ -62,11 +62,18 @@ class Factory:
         self.owner = owner
         self.client = client
 
-    async def tenant(self, *, kind: str = "hospital", device_approval: bool = False, tz: str = "Asia/Kolkata") -> TenantInfo:
+    async def tenant(
+        self, *, kind: str = "hospital", device_approval: bool = False, tz: str = "Asia/Kolkata"
+    ) -> TenantInfo:
         slug = f"t-{uuid.uuid4().hex[:10]}"
         async with self.owner() as s, s.begin():
             org = Organization(
-                name=f"Test {kind} {slug}", slug=slug, kind=kind, country="IN", currency="INR", timezone=tz,
+                name=f"Test {kind} {slug}",
+                slug=slug,
+                kind=kind,
+                country="IN",
+                currency="INR",
+                timezone=tz,
                 settings={"device_approval_required": device_approval, "cancellation_cutoff_hours": 2},
             )
             s.add(org)
@@ -95,7 +102,9 @@ class Factory:
         secret = pyotp.random_base32() if mfa else None
         async with self.owner() as s, s.begin():
             user = User(
-                email=email or None, phone=phone, full_name=f"Test {role.replace('_', ' ').title()}",
+                email=email or None,
+                phone=phone,
+                full_name=f"Test {role.replace('_', ' ').title()}",
                 password_hash=_hash(password) if password else None,
                 mfa_secret_enc=encrypt("mfa-secret", secret.encode()) if secret else None,
                 mfa_enabled_at=utcnow() if secret else None,
@@ -114,12 +123,19 @@ class Factory:
             await s.flush()
             return membership.id
 
-    async def patient(self, tenant: TenantInfo, *, user: UserInfo | None = None, given: str = "Asha", family: str = "Kumar") -> uuid.UUID:
+    async def patient(
+        self, tenant: TenantInfo, *, user: UserInfo | None = None, given: str = "Asha", family: str = "Kumar"
+    ) -> uuid.UUID:
         async with self.owner() as s, s.begin():
             await set_context(s, tenant_id=tenant.id)
             patient = Patient(
-                tenant_id=tenant.id, user_id=user.id if user else None, mrn=f"T{uuid.uuid4().hex[:8].upper()}",
-                given_name=given, family_name=family, birth_date=date(1990, 1, 1), sex="female",
+                tenant_id=tenant.id,
+                user_id=user.id if user else None,
+                mrn=f"T{uuid.uuid4().hex[:8].upper()}",
+                given_name=given,
+                family_name=family,
+                birth_date=date(1990, 1, 1),
+                sex="female",
             )
             s.add(patient)
             await s.flush()
@@ -135,7 +151,9 @@ class Factory:
             body["device_token"] = user.device_token
         r = await self.client.post("/api/v1/auth/login", json=body)
         if r.status_code == 202 and r.json()["status"] == "mfa_required":
-            r = await self.client.post("/api/v1/auth/mfa", json={"mfa_token": r.json()["mfa_token"], "code": user.totp()})
+            r = await self.client.post(
+                "/api/v1/auth/mfa", json={"mfa_token": r.json()["mfa_token"], "code": user.totp()}
+            )
         assert r.status_code == 200, r.text
         user.tokens = r.json()
         return user.tokens

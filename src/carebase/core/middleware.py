@@ -39,6 +39,21 @@ class _TooLarge(Exception):
     pass
 
 
+def route_template(scope: Scope) -> str:
+    """The matched route as a template (``/api/v1/patients/{patient_id}``), for low-cardinality
+    metric and log labels. Rebuilt from the path and its parameters, so it does not depend on how
+    the framework nests routers; requests that matched no route are ``unmatched``."""
+    path: str = scope["path"]
+    if path.startswith("/static/"):
+        return "/static"
+    if scope.get("endpoint") is None and scope.get("route") is None:
+        return "unmatched"
+    params = {str(v): k for k, v in (scope.get("path_params") or {}).items()}
+    if not params:
+        return path
+    return "/".join("{" + params[seg] + "}" if seg in params else seg for seg in path.split("/"))
+
+
 class PlatformMiddleware:
     def __init__(self, app: ASGIApp, *, trusted_proxies: list[str], max_body_bytes: int, https: bool) -> None:
         self.app = app
@@ -118,8 +133,7 @@ class PlatformMiddleware:
             await response(scope, receive, send_wrapper)
         finally:
             elapsed = time.perf_counter() - started
-            route = scope.get("route")
-            template = getattr(route, "path", None) or ("static" if scope["path"].startswith("/static") else "unmatched")
+            template = route_template(scope)
             metrics.observe(scope["method"], template, status, elapsed)
             log.info(
                 "request",
