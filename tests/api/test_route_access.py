@@ -90,7 +90,9 @@ def concrete(path: str) -> str:
     return re.sub(r"\{[^}]+\}", lambda _: str(uuid.uuid4()), path)
 
 
-async def call(client: httpx.AsyncClient, method: str, path: str, headers: dict[str, str] | None = None) -> httpx.Response:
+async def call(
+    client: httpx.AsyncClient, method: str, path: str, headers: dict[str, str] | None = None
+) -> httpx.Response:
     body = {} if method in ("POST", "PUT", "PATCH") else None
     return await client.request(method, concrete(path), json=body, headers=headers or {})
 

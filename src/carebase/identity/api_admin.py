@@ -64,4 +64,4 @@ async def revoke_device(device_id: uuid.UUID, ctx: DeviceManager) -> DeviceRead:
 
 
 async def _read_one(ctx: Ctx, device_id: uuid.UUID) -> DeviceRead:
-    return device_read(*await devices.get_device(ctx.session, device_id))
+    return device_read(*await devices.get_device(ctx.session, ctx.principal, device_id))

@@ -99,7 +99,13 @@ async def check_device(
 async def list_devices(
     session: AsyncSession, principal: Principal, *, status: str | None = None, mine: bool = False
 ) -> list[tuple[Device, User]]:
-    query = select(Device, User).join(User, User.id == Device.user_id).order_by(Device.created_at.desc())
+    # Explicit tenant filter: RLS also shows users their own devices in other tenants.
+    query = (
+        select(Device, User)
+        .join(User, User.id == Device.user_id)
+        .where(Device.tenant_id == principal.tenant_id)
+        .order_by(Device.created_at.desc())
+    )
     if mine:
         query = query.where(Device.user_id == principal.user_id)
     if status:
@@ -107,8 +113,14 @@ async def list_devices(
     return [(d, u) for d, u in (await session.execute(query.limit(200))).all()]
 
 
-async def get_device(session: AsyncSession, device_id: uuid.UUID) -> tuple[Device, User]:
-    row = (await session.execute(select(Device, User).join(User, User.id == Device.user_id).where(Device.id == device_id))).first()
+async def get_device(session: AsyncSession, principal: Principal, device_id: uuid.UUID) -> tuple[Device, User]:
+    row = (
+        await session.execute(
+            select(Device, User)
+            .join(User, User.id == Device.user_id)
+            .where(Device.id == device_id, Device.tenant_id == principal.tenant_id)
+        )
+    ).first()
     if row is None:
         raise NotFound("No such device.")
     return row[0], row[1]
@@ -117,7 +129,7 @@ async def get_device(session: AsyncSession, device_id: uuid.UUID) -> tuple[Devic
 async def decide(session: AsyncSession, principal: Principal, device_id: uuid.UUID, decision: str) -> Device:
     """Approve or revoke a device of this tenant (hospital admin)."""
     device = await session.get(Device, device_id)
-    if device is None:
+    if device is None or device.tenant_id != principal.tenant_id:
         raise NotFound("No such device.")
     target = {"approve": "approved", "revoke": "revoked"}[decision]
     if device.status == target:

@@ -43,7 +43,12 @@ async def list_staff(
     role: str | None = None,
     status: str | None = None,
 ) -> tuple[list[StaffRead], str | None]:
-    query = select(Membership, User).join(User, User.id == Membership.user_id).where(Membership.role != "patient")
+    # Explicit tenant filter: RLS also shows users their own memberships in other tenants.
+    query = (
+        select(Membership, User)
+        .join(User, User.id == Membership.user_id)
+        .where(Membership.tenant_id == principal.tenant_id, Membership.role != "patient")
+    )
     if role:
         query = query.where(Membership.role == role)
     if status:
@@ -121,7 +126,7 @@ async def invite(session: AsyncSession, principal: Principal, data: StaffInvite)
 
 async def update(session: AsyncSession, principal: Principal, membership_id: uuid.UUID, data: StaffUpdate) -> StaffRead:
     membership = await session.get(Membership, membership_id)
-    if membership is None or membership.role == "patient":
+    if membership is None or membership.tenant_id != principal.tenant_id or membership.role == "patient":
         raise NotFound("No such staff member.")
     if membership.role == "platform_admin" and principal.role != "platform_admin":
         raise NotFound("No such staff member.")
