@@ -1,5 +1,21 @@
-"""Web UI routes (server-rendered, htmx). Filled in by the web slice."""
+"""Web UI routes (server-rendered, htmx): one module per area, all on ``WebRoute``."""
 
 from fastapi import APIRouter
 
+from carebase.web import (
+    account,
+    admin_devices,
+    admin_org,
+    admin_staff,
+    audit_viewer,
+    home,
+    login,
+    patient_login,
+    patients,
+    platform,
+)
+
 router = APIRouter(include_in_schema=False)
+for module in (login, patient_login, home, account, patients, admin_staff, admin_devices, admin_org, audit_viewer,
+               platform):  # fmt: skip
+    router.include_router(module.router, include_in_schema=False)

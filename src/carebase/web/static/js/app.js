@@ -1,0 +1,37 @@
+/* Carebase page behaviours (no inline scripts: the CSP forbids them).
+   - htmx requests carry the CSRF token from <meta name="csrf-token">.
+   - [data-confirm] forms and buttons ask before they act.
+   - [data-autosubmit] selects submit their form on change (tenant switcher, filters). */
+(function () {
+  "use strict";
+  function csrf() {
+    var meta = document.querySelector('meta[name="csrf-token"]');
+    return meta ? meta.getAttribute("content") : "";
+  }
+  document.addEventListener("htmx:configRequest", function (event) {
+    event.detail.headers["X-CSRF-Token"] = csrf();
+  });
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    var message = form.getAttribute("data-confirm");
+    if (message && !window.confirm(message)) { event.preventDefault(); }
+  }, true);
+  document.addEventListener("change", function (event) {
+    var el = event.target;
+    if (el.matches && el.matches("[data-autosubmit]") && el.form) { el.form.requestSubmit(); }
+  });
+  /* Flash messages that are toasts fade after a while; errors stay. */
+  document.querySelectorAll("[data-dismiss-after]").forEach(function (el) {
+    var ms = parseInt(el.getAttribute("data-dismiss-after"), 10) || 6000;
+    window.setTimeout(function () { el.hidden = true; }, ms);
+  });
+  /* Copy buttons (recovery codes). */
+  document.addEventListener("click", function (event) {
+    var btn = event.target.closest && event.target.closest("[data-copy]");
+    if (!btn) { return; }
+    var source = document.querySelector(btn.getAttribute("data-copy"));
+    if (source && navigator.clipboard) {
+      navigator.clipboard.writeText(source.innerText).then(function () { btn.textContent = "Copied"; });
+    }
+  });
+})();

@@ -1,0 +1,153 @@
+"""Jinja2 environment (autoescape on), the page context every template gets, navigation by
+permission, flash messages, and the error page."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from fastapi import Request
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from starlette.responses import HTMLResponse
+
+from carebase.audit.permissions import AuditPermission
+from carebase.identity.permissions import IdentityPermission
+from carebase.identity.principal import Principal
+from carebase.identity.roles import ROLE_LABELS, Role
+from carebase.patients.permissions import PatientPermission
+from carebase.tenancy.permissions import TenancyPermission
+from carebase.web.auth import clear_cookie, cookie_name, csrf_token, set_short_cookie
+
+TEMPLATES = Path(__file__).parent / "templates"
+
+env = Environment(
+    loader=FileSystemLoader(TEMPLATES),
+    autoescape=select_autoescape(["html", "xml", "svg"], default=True),
+    undefined=StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class NavItem:
+    label: str
+    href: str
+    permission: str | None = None
+    icon: str = ""
+
+
+NAV = [
+    NavItem("Home", "/", None, "home"),
+    NavItem("Tenants", "/platform/tenants", TenancyPermission.TENANTS_MANAGE, "building"),
+    NavItem("Patients", "/patients", PatientPermission.READ, "people"),
+    NavItem("Staff", "/admin/staff", IdentityPermission.STAFF_READ, "badge"),
+    NavItem("Devices", "/admin/devices", IdentityPermission.DEVICES_MANAGE, "device"),
+    NavItem("Locations", "/admin/locations", TenancyPermission.LOCATIONS_MANAGE, "pin"),
+    NavItem("Audit log", "/admin/audit", AuditPermission.READ, "list"),
+    NavItem("Account", "/account", None, "user"),
+]
+
+
+def nav_for(principal: Principal | None) -> list[NavItem]:
+    if principal is None or principal.mfa_pending:
+        return []
+    return [n for n in NAV if n.permission is None or principal.can(n.permission)]
+
+
+# Flash messages are keys, never free text from the client: a forged cookie can only pick one of these.
+FLASHES = {
+    "password_changed": ("success", "Your password is changed. Your other sessions were signed out."),
+    "password_reset": ("success", "Your new password is set. Sign in with it now."),
+    "mfa_enabled": ("success", "Two-step sign-in is on."),
+    "mfa_disabled": ("success", "Two-step sign-in is off."),
+    "session_revoked": ("success", "That session is signed out."),
+    "signed_out": ("success", "You are signed out."),
+    "patient_registered": ("success", "The patient is registered."),
+    "staff_invited": ("success", "Invitation sent. They choose a password from the email link."),
+    "staff_updated": ("success", "The staff member is updated."),
+    "location_saved": ("success", "The location is saved."),
+    "department_saved": ("success", "The department is saved."),
+    "tenant_created": ("success", "The organisation is created and its admin invited."),
+    "tenant_updated": ("success", "The organisation is updated."),
+    "reset_sent": ("info", "If this email is registered, a link to choose a new password is on its way."),
+    "switched": ("success", "You switched organisation."),
+}
+
+
+def flash(request: Request, key: str) -> None:
+    if key in FLASHES:
+        set_short_cookie(request, "cb_flash", key, 60)
+
+
+def _take_flash(request: Request) -> tuple[str, str] | None:
+    key = request.cookies.get(cookie_name("cb_flash"))
+    if not key:
+        return None
+    clear_cookie(request, "cb_flash")
+    return FLASHES.get(key)
+
+
+def _fmt_dt(value: datetime | None, tz: str | None = None, fmt: str = "%d %b %Y, %H:%M") -> str:
+    if value is None:
+        return "—"
+    if tz:
+        value = value.astimezone(ZoneInfo(tz))
+    return value.strftime(fmt)
+
+
+def _fmt_date(value: date | None) -> str:
+    return value.strftime("%d %b %Y") if value else "—"
+
+
+def _role_label(value: str) -> str:
+    try:
+        return ROLE_LABELS[Role(value)]
+    except ValueError:
+        return value
+
+
+env.filters["dt"] = _fmt_dt
+env.filters["d"] = _fmt_date
+env.filters["role_label"] = _role_label
+env.globals["ROLES"] = ROLE_LABELS
+
+
+def render(
+    request: Request,
+    template: str,
+    context: dict[str, Any] | None = None,
+    *,
+    status: int = 200,
+    principal: Principal | None = None,
+    headers: dict[str, str] | None = None,
+) -> HTMLResponse:
+    principal = principal or getattr(request.state, "principal", None)
+    data: dict[str, Any] = {
+        "request": request,
+        "principal": principal,
+        "nav": nav_for(principal),
+        "current_path": request.url.path,
+        "csrf": csrf_token(request),
+        "flash": _take_flash(request),
+        "org_name": getattr(request.state, "org_name", None),
+        "memberships": getattr(request.state, "memberships", []),
+        "errors": {},
+        "values": {},
+        "form_error": None,
+    }
+    data.update(context or {})
+    html = env.get_template(template).render(**data)
+    return HTMLResponse(html, status_code=status, headers=headers)
+
+
+def partial(request: Request, template: str, context: dict[str, Any], status: int = 200) -> HTMLResponse:
+    """An htmx fragment: no shell, but the same escaping and CSRF token."""
+    return render(request, template, context, status=status)
+
+
+def error_page(request: Request, status: int, title: str, detail: str) -> HTMLResponse:
+    return render(request, "error.html", {"status": status, "title": title, "detail": detail}, status=status)
