@@ -70,6 +70,9 @@ async def _pick_membership(
 async def _audit_failure(session: AsyncSession, user: User | None, reason: str, via: str) -> None:
     tenant_id = PLATFORM_TENANT_ID
     if user is not None:
+        # The user's memberships are visible only with app.user_id set: the failure then lands
+        # in the chain of the tenant the user works in, where its admins see it.
+        await set_context(session, tenant_id=None, user_id=user.id)
         memberships = await active_memberships(session, user.id)
         if memberships:
             tenant_id = memberships[0][0].tenant_id

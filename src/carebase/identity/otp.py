@@ -72,7 +72,11 @@ async def request_login_code(session: AsyncSession, limiter: RateLimiter, *, des
     # Older codes for this destination stop working when a new one is issued.
     await session.execute(
         update(OneTimeCode)
-        .where(OneTimeCode.purpose == "login", OneTimeCode.destination_hash == dest_hash, OneTimeCode.consumed_at.is_(None))
+        .where(
+            OneTimeCode.purpose == "login",
+            OneTimeCode.destination_hash == dest_hash,
+            OneTimeCode.consumed_at.is_(None),
+        )
         .values(consumed_at=utcnow())
     )
     session.add(
@@ -119,7 +123,8 @@ async def verify_login_code(
     if not constant_time_equal(row.code_hash, keyed_hash("otp", f"{dest_hash}:{code}")) or row.user_id is None:
         user = await session.get(User, row.user_id) if row.user_id else None
         if user is not None:
-            memberships = await active_memberships(session, user.id) if await _has_patient_membership(session, user) else []
+            is_patient = await _has_patient_membership(session, user)
+            memberships = await active_memberships(session, user.id) if is_patient else []
             tenant = memberships[0][0].tenant_id if memberships else PLATFORM_TENANT_ID
             await set_context(session, tenant_id=tenant, user_id=user.id)
             await audit.record(
@@ -182,16 +187,34 @@ async def reset_password(session: AsyncSession, *, token: str, new_password: str
     user.locked_until = None
     row.consumed_at = utcnow()
     await revoke_all_for_user(session, user.id, "password_reset")
-    await set_context(session, tenant_id=None, user_id=user.id)
-    invited = (
-        await session.execute(select(Membership).where(Membership.user_id == user.id, Membership.status == "invited"))
-    ).scalars()
-    for membership in invited:
-        membership.status = "active"
+    await activate_invited_memberships(session, user)
     memberships = await active_memberships(session, user.id)
     tenant = memberships[0][0].tenant_id if memberships else PLATFORM_TENANT_ID
     await set_context(session, tenant_id=tenant, user_id=user.id)
-    await audit.record(session, tenant, "auth.password.reset", actor=audit.Actor(user.id, None), target_type="user", target_id=user.id)
+    await audit.record(
+        session, tenant, "auth.password.reset", actor=audit.Actor(user.id, None), target_type="user", target_id=user.id
+    )
+
+
+async def activate_invited_memberships(session: AsyncSession, user: User) -> None:
+    """An invitee who chose a password joins every tenant that invited them. RLS lets the app
+    role change a membership only inside its tenant's context, so each tenant is entered in turn."""
+    await set_context(session, tenant_id=None, user_id=user.id)
+    invited = (
+        await session.execute(
+            select(Membership.id, Membership.tenant_id, Membership.role).where(
+                Membership.user_id == user.id, Membership.status == "invited"
+            )
+        )
+    ).all()
+    for membership_id, tenant_id, role in invited:
+        await set_context(session, tenant_id=tenant_id, user_id=user.id)
+        await session.execute(update(Membership).where(Membership.id == membership_id).values(status="active"))
+        await audit.record(
+            session, tenant_id, "identity.staff.joined", actor=audit.Actor(user.id, role),
+            target_type="membership", target_id=membership_id,
+        )  # fmt: skip
+    await set_context(session, tenant_id=None, user_id=user.id)
 
 
 async def change_password(
