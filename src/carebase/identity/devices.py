@@ -46,10 +46,11 @@ def _label(user_agent: str | None) -> str:
 async def check_device(
     session: AsyncSession, membership: Membership, device_token: str | None, user_agent: str | None
 ) -> DeviceCheck:
-    """Find or register the device for this staff login. Patients and platform admins are exempt,
-    as is every tenant whose policy is off."""
+    """Find or register the device for this staff login. Patients are exempt, and so are admins:
+    they pass MFA on every sign-in, and a hospital admin who needed approval could lock the tenant
+    out of approving anything. Every tenant whose policy is off is exempt too."""
     role = Role(membership.role)
-    if role in (Role.PATIENT, Role.PLATFORM_ADMIN):
+    if role is Role.PATIENT or role.requires_mfa:
         return DeviceCheck(None, "not_required")
     policy = await tenant_policy(session, membership.tenant_id)
     new_token = None
