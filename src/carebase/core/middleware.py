@@ -111,26 +111,40 @@ class PlatformMiddleware:
             await send(message)
 
         length = headers.get(b"content-length")
+        received = 0
+        too_large = length is not None and length.isdigit() and int(length) > self.max_body
+        response_started = False
+
+        async def receive_wrapper() -> Message:
+            nonlocal received, too_large
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_body:
+                    too_large = True
+                    raise _TooLarge
+            return message
+
+        async def app_send(message: Message) -> None:
+            nonlocal response_started
+            # The app may catch the cut-off body as a parse error (a 400); the 413 below replaces it.
+            if too_large and not response_started:
+                return
+            response_started = True
+            await send_wrapper(message)
+
         try:
-            if length is not None and length.isdigit() and int(length) > self.max_body:
-                raise _TooLarge
-            received = 0
-
-            async def receive_wrapper() -> Message:
-                nonlocal received
-                message = await receive()
-                if message["type"] == "http.request":
-                    received += len(message.get("body", b""))
-                    if received > self.max_body:
-                        raise _TooLarge
-                return message
-
-            await self.app(scope, receive_wrapper, send_wrapper)
-        except _TooLarge:
-            response = problem_response(
-                413, "The request body is too large", f"Send at most {self.max_body} bytes.", code="payload-too-large"
-            )
-            await response(scope, receive, send_wrapper)
+            if not too_large:
+                try:
+                    await self.app(scope, receive_wrapper, app_send)
+                except _TooLarge:
+                    pass
+            if too_large and not response_started:
+                response = problem_response(
+                    413, "The request body is too large", f"Send at most {self.max_body} bytes.",
+                    code="payload-too-large",
+                )  # fmt: skip
+                await response(scope, receive, send_wrapper)
         finally:
             elapsed = time.perf_counter() - started
             template = route_template(scope)

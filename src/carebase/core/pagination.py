@@ -26,22 +26,29 @@ class PageRequest:
 
 
 def _encode(values: list[Any]) -> str:
-    def default(v: Any) -> Any:
-        if isinstance(v, datetime):
-            return {"t": v.isoformat()}
-        if isinstance(v, uuid.UUID):
-            return str(v)
-        raise TypeError
+    # orjson writes datetimes and UUIDs natively as plain strings; tag datetimes so that they
+    # read back as datetimes (a string would not compare with a timestamptz column).
+    tagged = [
+        {"t": v.isoformat()} if isinstance(v, datetime) else str(v) if isinstance(v, uuid.UUID) else v
+        for v in values
+    ]
+    return base64.urlsafe_b64encode(orjson.dumps(tagged)).decode().rstrip("=")
 
-    return base64.urlsafe_b64encode(orjson.dumps(values, default=default)).decode().rstrip("=")
 
-
-def _decode(cursor: str) -> list[Any]:
+def _decode(cursor: str, value_type: type) -> tuple[Any, uuid.UUID]:
+    """The (sort value, id) a cursor holds; a field error unless the value has the sort column's type."""
     try:
         raw = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
         if not isinstance(raw, list) or len(raw) != 2:
             raise ValueError
-        return [datetime.fromisoformat(v["t"]) if isinstance(v, dict) else v for v in raw]
+        value, last_id = raw
+        if isinstance(value, dict):
+            value = datetime.fromisoformat(value["t"])
+            if value.tzinfo is None:
+                raise ValueError
+        if not isinstance(value, value_type) or isinstance(value, bool):
+            raise ValueError
+        return value, uuid.UUID(str(last_id))
     except (ValueError, TypeError, KeyError) as exc:
         raise ValidationFailed.field("cursor", "The cursor is not valid. Start from the first page.") from exc
 
@@ -66,7 +73,7 @@ def paginate(
         raise ValidationFailed.field("sort", "Sort by one of: " + ", ".join(sorted(sorts)) + ".")
     column = sorts[name]
     if page.cursor:
-        value, last_id = _decode(page.cursor)
+        value, last_id = _decode(page.cursor, column.type.python_type)
         key = tuple_(column, id_column)
         query = query.where(key < (value, last_id) if descending else key > (value, last_id))
     order = (column.desc(), id_column.desc()) if descending else (column.asc(), id_column.asc())

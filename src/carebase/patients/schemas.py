@@ -8,6 +8,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator
 
+from carebase.core.errors import ValidationFailed
 from carebase.core.schemas import WriteModel
 
 Sex = Literal["female", "male", "other", "unknown"]
@@ -18,7 +19,11 @@ def _phone(value: str | None) -> str | None:
         return None
     from carebase.identity.otp import normalise_destination
 
-    kind, normalised = normalise_destination(value)
+    try:
+        kind, normalised = normalise_destination(value)
+    except ValidationFailed as exc:
+        # Reported by pydantic under this field's name, not under the helper's "destination".
+        raise ValueError("enter a valid phone number") from exc
     if kind != "phone":
         raise ValueError("enter a phone number")
     return normalised
