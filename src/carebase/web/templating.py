@@ -120,8 +120,8 @@ def render(
     request: Request,
     template: str,
     context: dict[str, Any] | None = None,
-    *,
     status: int = 200,
+    *,
     principal: Principal | None = None,
     headers: dict[str, str] | None = None,
 ) -> HTMLResponse:
