@@ -139,6 +139,18 @@ class PlatformMiddleware:
                     await self.app(scope, receive_wrapper, app_send)
                 except _TooLarge:
                     pass
+                except Exception:
+                    # Answered here rather than by Starlette's outermost error middleware so that
+                    # the 500 carries the request id and the security headers too.
+                    if response_started:
+                        raise
+                    log.exception("unhandled error", extra={"route": scope["path"]})
+                    response = problem_response(
+                        500, "Internal server error",
+                        "Something went wrong on our side. The request id helps support find it.",
+                        code="internal", instance=scope["path"],
+                    )  # fmt: skip
+                    await response(scope, receive, send_wrapper)
             if too_large and not response_started:
                 response = problem_response(
                     413, "The request body is too large", f"Send at most {self.max_body} bytes.",
