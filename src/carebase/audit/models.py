@@ -19,7 +19,9 @@ class AuditEvent(IdMixin, TenantMixin, Base):
         CheckConstraint("outcome IN ('success', 'failure', 'denied')", name="outcome"),
         Index("uq_audit_events_tenant_seq", "tenant_id", "seq", unique=True),
         Index("ix_audit_events_tenant_time", "tenant_id", "occurred_at"),
-        Index("ix_audit_events_tenant_patient", "tenant_id", "patient_id", postgresql_where=text("patient_id IS NOT NULL")),
+        Index(
+            "ix_audit_events_tenant_patient", "tenant_id", "patient_id", postgresql_where=text("patient_id IS NOT NULL")
+        ),
     )
 
     seq: Mapped[int] = mapped_column(BigInteger)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import asyncpg
 from alembic import command
 from alembic.config import Config
-import asyncpg
 from alembic.script import ScriptDirectory
 
 ROOT = Path(__file__).resolve().parents[3]

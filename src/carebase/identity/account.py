@@ -7,7 +7,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from carebase.identity.principal import Principal
-from carebase.identity.schemas import MeRead, MembershipRead
+from carebase.identity.schemas import MembershipRead, MeRead
 
 _ME_SQL = text(
     """

@@ -29,5 +29,7 @@ async def create_platform_admin(session: AsyncSession, email: str, name: str, pa
     if membership is not None:
         raise Conflict("That user is already a platform admin.")
     session.add(Membership(tenant_id=PLATFORM_TENANT_ID, user_id=user.id, role="platform_admin"))
-    await audit.record(session, PLATFORM_TENANT_ID, "identity.platform_admin.created", target_type="user", target_id=user.id)
+    await audit.record(
+        session, PLATFORM_TENANT_ID, "identity.platform_admin.created", target_type="user", target_id=user.id
+    )
     return user

@@ -65,7 +65,7 @@ class MfaCode(WriteModel):
 class TokenResponse(BaseModel):
     status: Literal["ok"] = "ok"
     access_token: str
-    token_type: Literal["Bearer"] = "Bearer"
+    token_type: Literal["Bearer"] = "Bearer"  # noqa: S105
     expires_in: int
     refresh_token: str
     refresh_expires_at: datetime

@@ -21,7 +21,7 @@ from carebase.identity.roles import Role
 from carebase.settings import get_settings
 
 ALGORITHM = "EdDSA"
-TOKEN_TYPE = "access"
+TOKEN_TYPE = "access"  # noqa: S105 (a claim value, not a secret)
 
 
 @dataclass(frozen=True, slots=True)

@@ -36,7 +36,8 @@ async def search(
                 func.lower(Patient.email) == term.lower(),
             )
         )
-    rows = list((await session.execute(paginate(query, page, sorts=SORTS, default_sort="-created_at", id_column=Patient.id))).scalars())
+    query = paginate(query, page, sorts=SORTS, default_sort="-created_at", id_column=Patient.id)
+    rows = list((await session.execute(query)).scalars())
     kept, cursor = finish(rows, page, "-created_at")
     await audit.record(
         session, principal.tenant_id, "patients.register.searched", actor=_actor(principal),

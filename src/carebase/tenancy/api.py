@@ -52,13 +52,17 @@ async def update_tenant(tenant_id: uuid.UUID, body: TenantUpdate, ctx: TenantsAd
 @router.get("/organization/policy", response_model=PolicyRead)
 async def read_policy(ctx: OrgAdmin) -> PolicyRead:
     p = await service.tenant_policy(ctx.session, ctx.principal.tenant_id)
-    return PolicyRead(device_approval_required=p.device_approval_required, cancellation_cutoff_hours=p.cancellation_cutoff_hours)
+    return PolicyRead(
+        device_approval_required=p.device_approval_required, cancellation_cutoff_hours=p.cancellation_cutoff_hours
+    )
 
 
 @router.patch("/organization/policy", response_model=PolicyRead)
 async def update_policy(body: PolicyUpdate, ctx: OrgAdmin) -> PolicyRead:
     p = await service.update_policy(ctx.session, ctx.principal, body)
-    return PolicyRead(device_approval_required=p.device_approval_required, cancellation_cutoff_hours=p.cancellation_cutoff_hours)
+    return PolicyRead(
+        device_approval_required=p.device_approval_required, cancellation_cutoff_hours=p.cancellation_cutoff_hours
+    )
 
 
 @router.get("/locations", response_model=list[LocationRead])
@@ -93,4 +97,5 @@ async def create_department(body: DepartmentCreate, ctx: DepartmentManager) -> D
 
 @router.patch("/departments/{department_id}", response_model=DepartmentRead)
 async def update_department(department_id: uuid.UUID, body: DepartmentUpdate, ctx: DepartmentManager) -> DepartmentRead:
-    return DepartmentRead.model_validate(await service.update_department(ctx.session, ctx.principal, department_id, body))
+    department = await service.update_department(ctx.session, ctx.principal, department_id, body)
+    return DepartmentRead.model_validate(department)
