@@ -48,6 +48,17 @@ async def test_a_permission_denial_is_recorded(client, factory: Factory, owner_s
     assert event["request_id"] == "deny-1"
 
 
+async def test_a_patient_search_records_which_patients_were_shown(client, factory: Factory, owner_sessionmaker):
+    tenant = await factory.tenant()
+    receptionist = await factory.user(tenant, "receptionist")
+    shown = {await factory.patient(tenant, given="Nila"), await factory.patient(tenant, given="Tara")}
+    r = await client.get("/api/v1/patients", headers=await factory.headers(receptionist))
+    assert r.status_code == 200
+    [event] = await audit_actions(owner_sessionmaker, tenant.id, action="patients.register.searched")
+    assert event["actor_user_id"] == receptionist.id
+    assert {uuid.UUID(p) for p in event["details"]["patient_ids"]} == shown
+
+
 async def test_mutations_and_every_patient_record_read_are_recorded(client, factory: Factory, owner_sessionmaker):
     tenant = await factory.tenant()
     doctor = await factory.user(tenant, "doctor")

@@ -41,7 +41,8 @@ async def search(
     kept, cursor = finish(rows, page, "-created_at")
     await audit.record(
         session, principal.tenant_id, "patients.register.searched", actor=_actor(principal),
-        details={"results": len(kept), "filtered": bool(q)},
+        # Which registrations were shown: a list of patients is a read of each of them.
+        details={"results": len(kept), "filtered": bool(q), "patient_ids": [str(p.id) for p in kept]},
     )  # fmt: skip
     return kept, cursor
 
