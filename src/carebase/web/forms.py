@@ -33,6 +33,9 @@ _FRIENDLY = {
 def _message(err: dict[str, Any]) -> str:
     kind = err.get("type", "")
     msg = str(err.get("msg", ""))
+    if kind == "string_too_short":
+        least = (err.get("ctx") or {}).get("min_length", 1)
+        return "This field is required." if least <= 1 else f"Use at least {least} characters."
     if kind == "string_pattern_mismatch":
         return "This is not in the expected format."
     if kind in ("value_error", "assertion_error"):
