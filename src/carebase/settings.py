@@ -71,7 +71,7 @@ class Settings(BaseSettings):
     # The app's own login role: owns nothing, cannot bypass row-level security.
     database_app_role: str = "carebase_app"
     database_app_password: SecretStr | None = None
-    database_pool_size: int = 10
+    database_pool_size: int = Field(20, ge=1, le=200)
     redis_url: str | None = None
     secret_key: SecretStr | None = None
     public_base_url: str = "http://127.0.0.1:8000"

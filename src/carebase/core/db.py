@@ -11,6 +11,8 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
+import asyncpg
+
 from sqlalchemy import DateTime, ForeignKey, MetaData, Uuid, func, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
@@ -61,12 +63,14 @@ def app_role_url(owner_url: str, role: str, password: str) -> URL:
 class Database:
     """Holds the app engine (app role) and, lazily, the owner engine."""
 
-    def __init__(self, owner_url: str, app_role: str, app_password: str, pool_size: int = 10) -> None:
+    def __init__(self, owner_url: str, app_role: str, app_password: str, pool_size: int = 20) -> None:
         self.owner_url = owner_url
         self.app_url = app_role_url(owner_url, app_role, app_password)
         self.app_role = app_role
+        # A fixed pool: overflow connections would be opened and closed under load, and each new
+        # asyncpg connection costs round trips and a cold statement cache. Requests wait instead.
         self.engine: AsyncEngine = create_async_engine(
-            self.app_url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=False
+            self.app_url, pool_size=pool_size, max_overflow=0, pool_timeout=30, pool_pre_ping=False
         )
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False, autoflush=True)
         self._owner_engine: AsyncEngine | None = None
@@ -81,6 +85,25 @@ class Database:
         await self.engine.dispose()
         if self._owner_engine is not None:
             await self._owner_engine.dispose()
+
+
+async def driver_connection(session: AsyncSession) -> asyncpg.Connection:
+    """The session's asyncpg connection, inside its transaction, for hot-path reads that skip the
+    ORM (architecture section 8). Statements run in the unit of work's transaction and context."""
+    connection = await session.connection()
+    raw = await connection.get_raw_connection()
+    driver: asyncpg.Connection = raw.driver_connection  # type: ignore[assignment]
+    if not driver.is_in_transaction():
+        # SQLAlchemy opens the transaction lazily, on its first statement: make it open it now.
+        await connection.execute(_NOOP)
+    return driver
+
+
+_NOOP = text("SELECT 1")
+_SET_CONTEXT = text(
+    "SELECT set_config('app.tenant_id', :t, true), set_config('app.user_id', :u, true),"
+    " set_config('app.platform_admin', :p, true)"
+)
 
 
 async def set_tenant(session: AsyncSession, tenant_id: uuid.UUID | None) -> None:
@@ -99,10 +122,7 @@ async def set_context(
 ) -> None:
     """Set tenant, acting user and platform flag for this transaction in one round trip."""
     await session.execute(
-        text(
-            "SELECT set_config('app.tenant_id', :t, true), set_config('app.user_id', :u, true),"
-            " set_config('app.platform_admin', :p, true)"
-        ),
+        _SET_CONTEXT,
         {
             "t": str(tenant_id) if tenant_id else "",
             "u": str(user_id) if user_id else "",

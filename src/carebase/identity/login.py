@@ -8,7 +8,6 @@ from datetime import timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from starlette.concurrency import run_in_threadpool
 
 from carebase.audit import service as audit
 from carebase.core.clock import utcnow
@@ -139,7 +138,7 @@ async def password_login(
     now = utcnow()
     if user is not None and user.locked_until and user.locked_until > now:
         raise RateLimited(int((user.locked_until - now).total_seconds()) + 1, "Too many failed attempts.")
-    ok = await run_in_threadpool(passwords.verify_password, user.password_hash if user else None, password)
+    ok = await passwords.verify_password_async(user.password_hash if user else None, password)
     if user is None or not ok or not user.is_active:
         if user is not None and ok is False:
             user.failed_logins += 1
@@ -155,7 +154,7 @@ async def password_login(
         await _audit_failure(session, user, "no_active_membership", "password")
         raise NotAuthenticated("You have no active role in that organisation.", keep_changes=True)
     if passwords.needs_rehash(user.password_hash or ""):
-        user.password_hash = await run_in_threadpool(passwords.hash_password, password)
+        user.password_hash = await passwords.hash_password_async(password)
     if user.mfa_enabled_at is not None:
         challenge = issue_challenge(
             "mfa", user.id, {"mid": str(membership.id), "dev": device_token or ""}, minutes=5

@@ -11,7 +11,6 @@ from datetime import timedelta
 import phonenumbers
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from starlette.concurrency import run_in_threadpool
 
 from carebase.audit import service as audit
 from carebase.core.clock import utcnow
@@ -181,7 +180,7 @@ async def reset_password(session: AsyncSession, *, token: str, new_password: str
     user = await session.get(User, row.user_id)
     assert user is not None
     passwords.check_new_password(new_password, field="new_password", email=user.email)
-    user.password_hash = await run_in_threadpool(passwords.hash_password, new_password)
+    user.password_hash = await passwords.hash_password_async(new_password)
     user.password_changed_at = utcnow()
     user.failed_logins = 0
     user.locked_until = None
@@ -223,11 +222,11 @@ async def change_password(
     user = await session.get(User, principal.user_id)
     assert user is not None
     if user.password_hash:
-        ok = await run_in_threadpool(passwords.verify_password, user.password_hash, current_password or "")
+        ok = await passwords.verify_password_async(user.password_hash, current_password or "")
         if not ok:
             raise ValidationFailed.field("current_password", "Your current password is not right.")
     passwords.check_new_password(new_password, field="new_password", email=user.email)
-    user.password_hash = await run_in_threadpool(passwords.hash_password, new_password)
+    user.password_hash = await passwords.hash_password_async(new_password)
     user.password_changed_at = utcnow()
     await revoke_all_for_user(session, user.id, "password_changed", keep=principal.session_id)
     await audit.record(

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
+import threading
 from functools import cache
 
 from argon2 import PasswordHasher
@@ -28,6 +31,32 @@ def _common_passwords() -> frozenset[str]:
     from zxcvbn.frequency_lists import FREQUENCY_LISTS
 
     return frozenset(FREQUENCY_LISTS["passwords"][:BLOCKLIST_SIZE])
+
+
+# Argon2 is CPU-bound: more checks at once than cores only makes each one slower. Sign-ins queue
+# here instead, so their latency stays proportional to the queue, not to the crowd.
+# (A thread semaphore, taken in the worker thread: it works whichever event loop calls.)
+_ARGON2_SLOTS = threading.BoundedSemaphore(max(1, os.cpu_count() or 1))
+
+
+def _hash_limited(password: str) -> str:
+    with _ARGON2_SLOTS:
+        return hash_password(password)
+
+
+def _verify_limited(password_hash: str | None, password: str) -> bool:
+    with _ARGON2_SLOTS:
+        return verify_password(password_hash, password)
+
+
+async def hash_password_async(password: str) -> str:
+    """Hash off the event loop, at most one hash per core at a time."""
+    return await asyncio.to_thread(_hash_limited, password)
+
+
+async def verify_password_async(password_hash: str | None, password: str) -> bool:
+    """Verify off the event loop, at most one check per core at a time."""
+    return await asyncio.to_thread(_verify_limited, password_hash, password)
 
 
 def hash_password(password: str) -> str:

@@ -140,28 +140,23 @@ async def _on_refresh_failure(session: AsyncSession, token_hash: str, now: datet
     return True
 
 
+_AUTHENTICATE = text("SELECT * FROM app_authenticate(:sid, :uid, :tid, :platform)")
+
+
 async def load_principal(session: AsyncSession, claims: AccessClaims) -> Principal:
     """Turn verified token claims into a Principal if the session, membership, user and tenant
-    are all still live. Sets the transaction's tenant context first."""
-    await set_context(
-        session,
-        tenant_id=claims.tenant_id,
-        user_id=claims.user_id,
-        platform_admin=claims.role is Role.PLATFORM_ADMIN,
-    )
+    are all still live. One round trip: ``app_authenticate`` (migration 0002) sets the
+    transaction's context from the claims and returns the session's row."""
+    connection = await session.connection()
     row = (
-        await session.execute(
-            text(
-                "SELECT u.full_name, u.mfa_enabled_at IS NOT NULL AS enrolled, s.mfa_verified, m.role"
-                " FROM auth_sessions s"
-                " JOIN users u ON u.id = s.user_id"
-                " JOIN memberships m ON m.id = s.membership_id"
-                " JOIN organizations o ON o.id = s.tenant_id"
-                " WHERE s.id = :sid AND s.user_id = :uid AND s.tenant_id = :tid"
-                " AND s.revoked_at IS NULL AND s.expires_at > now()"
-                " AND u.is_active AND m.status = 'active' AND o.status = 'active'"
-            ),
-            {"sid": claims.session_id, "uid": claims.user_id, "tid": claims.tenant_id},
+        await connection.execute(
+            _AUTHENTICATE,
+            {
+                "sid": claims.session_id,
+                "uid": claims.user_id,
+                "tid": claims.tenant_id,
+                "platform": claims.role is Role.PLATFORM_ADMIN,
+            },
         )
     ).first()
     if row is None:

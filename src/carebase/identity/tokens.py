@@ -5,7 +5,9 @@ audience and ``kid`` so keys can rotate. Refresh tokens are opaque random string
 
 from __future__ import annotations
 
+import time
 import uuid
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import cache
@@ -57,6 +59,7 @@ def _public_keys() -> dict[str, Ed25519PublicKey]:
 def reset_key_cache() -> None:
     _private_key.cache_clear()
     _public_keys.cache_clear()
+    _VERIFIED.clear()
 
 
 def issue_access_token(claims: AccessClaims) -> tuple[str, int]:
@@ -80,8 +83,28 @@ def issue_access_token(claims: AccessClaims) -> tuple[str, int]:
     return token, int(ttl.total_seconds())
 
 
+# Verified tokens, kept until they expire: a token is verified once per process, not per request.
+# Bounded; an evicted token is simply verified again. Revocation is not affected: every request
+# still checks the session row.
+_VERIFIED: OrderedDict[str, tuple[float, AccessClaims]] = OrderedDict()
+_VERIFIED_MAX = 10_000
+
+
 def verify_access_token(token: str) -> AccessClaims:
     """Verify signature, algorithm, kid, issuer, audience, expiry and type; raise NotAuthenticated."""
+    cached = _VERIFIED.get(token)
+    if cached is not None:
+        if cached[0] > time.time():
+            return cached[1]
+        _VERIFIED.pop(token, None)
+    claims, expires = _verify(token)
+    _VERIFIED[token] = (expires, claims)
+    if len(_VERIFIED) > _VERIFIED_MAX:
+        _VERIFIED.popitem(last=False)
+    return claims
+
+
+def _verify(token: str) -> tuple[AccessClaims, float]:
     auth = get_settings().auth
     try:
         header = jwt.get_unverified_header(token)
@@ -106,13 +129,14 @@ def verify_access_token(token: str) -> AccessClaims:
     if data.get("typ") != TOKEN_TYPE:
         raise NotAuthenticated("The access token is not valid.")
     try:
-        return AccessClaims(
+        claims = AccessClaims(
             user_id=uuid.UUID(data["sub"]),
             tenant_id=uuid.UUID(data["tid"]),
             membership_id=uuid.UUID(data["mid"]),
             session_id=uuid.UUID(data["sid"]),
             role=Role(data["role"]),
         )
+        return claims, float(data["exp"])
     except (ValueError, KeyError) as exc:
         raise NotAuthenticated("The access token is not valid.") from exc
 
