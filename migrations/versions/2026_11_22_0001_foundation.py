@@ -1,7 +1,7 @@
 """foundation: tenancy, identity, audit, outbox, idempotency, patients; RLS and grants.
 
 Revision ID: 0001
-Revises: 
+Revises:
 Create Date: 2026-11-22 22:08:48.650112
 """
 from collections.abc import Sequence
@@ -310,11 +310,12 @@ def _security() -> None:
     op.execute("ALTER TABLE organizations ENABLE ROW LEVEL SECURITY")
     op.execute("ALTER TABLE organizations FORCE ROW LEVEL SECURITY")
     role = rls.app_role()
-    op.execute(
-        f"CREATE POLICY visible ON organizations FOR SELECT TO {role} USING ("
-        f"id = {rls.CURRENT_TENANT} OR app_is_platform_admin() OR EXISTS ("
-        f"SELECT 1 FROM memberships m WHERE m.tenant_id = organizations.id AND m.user_id = {rls.CURRENT_USER}))"
+    # Identifiers of ours, no input.
+    visible = (
+        f"id = {rls.CURRENT_TENANT} OR app_is_platform_admin() OR EXISTS (SELECT 1 FROM memberships m"
+        f" WHERE m.tenant_id = organizations.id AND m.user_id = {rls.CURRENT_USER})"
     )
+    op.execute(f"CREATE POLICY visible ON organizations FOR SELECT TO {role} USING ({visible})")
     op.execute(
         f"CREATE POLICY platform_write ON organizations FOR INSERT TO {role} WITH CHECK (app_is_platform_admin())"
     )

@@ -146,7 +146,8 @@ def migrate_current() -> None:
             await conn.close()
 
     current, head = asyncio.run(_current()), migrate.head_revision(url)
-    console.print(f"database: {current or 'empty'}  code head: {head}  {'(current)' if current == head else '(behind)'}")
+    state = "(current)" if current == head else "(behind)"
+    console.print(f"database: {current or 'empty'}  code head: {head}  {state}")
 
 
 @app.command("seed-demo")

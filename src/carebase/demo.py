@@ -79,7 +79,9 @@ async def seed_demo(session: AsyncSession) -> list[DemoLogin] | None:
     await set_context(session, tenant_id=PLATFORM_TENANT_ID, user_id=platform_admin.id, platform_admin=True)
     session.add(Membership(tenant_id=PLATFORM_TENANT_ID, user_id=platform_admin.id, role="platform_admin"))
     await audit.record(session, PLATFORM_TENANT_ID, "demo.seeded", details={"tenants": len(TENANTS)})
-    logins.append(DemoLogin("platform_admin", "Carebase platform", "platform@carebase.example", "password + MFA set-up"))
+    logins.append(
+        DemoLogin("platform_admin", "Carebase platform", "platform@carebase.example", "password + MFA set-up")
+    )
 
     patient_index = 0
     for spec in TENANTS:

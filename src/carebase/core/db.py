@@ -12,7 +12,6 @@ import uuid
 from datetime import datetime
 
 import asyncpg
-
 from sqlalchemy import DateTime, ForeignKey, MetaData, Uuid, func, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
