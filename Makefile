@@ -38,6 +38,7 @@ run: deps
 	$(BIN)/carebase serve
 
 test: deps browser
+	$(BIN)/ruff check src tests bench migrations
 	$(BIN)/python -m pytest
 
 lint: deps

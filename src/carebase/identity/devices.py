@@ -29,7 +29,8 @@ class DeviceCheck:
     device_token: str | None = None  # a new token for the client to keep, when one was made
 
 
-def _label(user_agent: str | None) -> str:
+def device_label(user_agent: str | None) -> str:
+    """A short human label for a user agent: "Chrome on Windows"."""
     ua = user_agent or "Unknown device"
     for name in ("Edg", "Firefox", "Chrome", "Safari"):
         if name in ua:
@@ -75,7 +76,7 @@ async def check_device(
             tenant_id=membership.tenant_id,
             user_id=membership.user_id,
             fingerprint_hash=fingerprint,
-            label=_label(user_agent),
+            label=device_label(user_agent),
             status="approved" if approved else "pending",
             ip=client_ip_var.get(),
             last_seen_at=now,

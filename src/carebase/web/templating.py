@@ -14,6 +14,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from starlette.responses import HTMLResponse
 
 from carebase.audit.permissions import AuditPermission
+from carebase.identity.devices import device_label
 from carebase.identity.permissions import IdentityPermission
 from carebase.identity.principal import Principal
 from carebase.identity.roles import ROLE_LABELS, Role
@@ -113,6 +114,7 @@ def _role_label(value: str) -> str:
 env.filters["dt"] = _fmt_dt
 env.filters["d"] = _fmt_date
 env.filters["role_label"] = _role_label
+env.filters["device_label"] = device_label
 env.globals["ROLES"] = ROLE_LABELS
 
 
