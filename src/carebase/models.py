@@ -3,6 +3,7 @@
 from carebase.audit.models import AuditEvent, AuditHead
 from carebase.core.idempotency_models import IdempotencyRecord
 from carebase.core.outbox import OutboxEvent
+from carebase.directory.models import Listing, Practitioner, PractitionerService, PractitionerSpecialty, Service, Specialty
 from carebase.identity.models import (
     AuthSession,
     Device,
@@ -13,9 +14,19 @@ from carebase.identity.models import (
     User,
 )
 from carebase.patients.models import Patient
+from carebase.scheduling.models import (
+    Appointment,
+    Dependent,
+    Holiday,
+    ScheduleException,
+    ScheduleTemplate,
+    WaitlistEntry,
+)
 from carebase.tenancy.models import Department, Location, Organization
 
 __all__ = [
+    "Appointment", "Dependent", "Holiday", "Listing", "Practitioner", "PractitionerService",
+    "PractitionerSpecialty", "ScheduleException", "ScheduleTemplate", "Service", "Specialty", "WaitlistEntry",
     "AuditEvent", "AuditHead", "AuthSession", "Department", "Device", "IdempotencyRecord", "Location",
     "Membership", "OneTimeCode", "Organization", "OutboxEvent", "Patient", "RecoveryCode",
     "RefreshToken", "User",
