@@ -13,12 +13,14 @@ from carebase.audit import permissions as audit_permissions
 from carebase.identity import permissions as identity_permissions
 from carebase.identity.roles import Role
 from carebase.patients import permissions as patient_permissions
+from carebase.scheduling import permissions as scheduling_permissions
 from carebase.tenancy import permissions as tenancy_permissions
 
 CONTEXTS: list[tuple[str, ModuleType]] = [
     ("identity", identity_permissions),
     ("tenancy", tenancy_permissions),
     ("patients", patient_permissions),
+    ("scheduling", scheduling_permissions),
     ("audit", audit_permissions),
 ]
 
