@@ -31,6 +31,11 @@ from carebase.identity.api_auth import router as auth_router
 from carebase.notifications import outbound
 from carebase.notifications.channels import make_dispatcher
 from carebase.patients.api import router as patients_router
+from carebase.scheduling.api_booking import router as booking_router
+from carebase.scheduling.api_calendars import public_router as calendar_feed_router
+from carebase.scheduling.api_calendars import router as calendars_router
+from carebase.scheduling.api_dependents import router as dependents_router
+from carebase.scheduling.api_schedules import router as schedules_router
 from carebase.settings import Settings, get_settings
 from carebase.tenancy.api import router as tenancy_router
 
@@ -41,7 +46,8 @@ STATIC_DIR = Path(__file__).parent / "web" / "static"
 
 def api_router() -> APIRouter:
     api = APIRouter(prefix="/api/v1")
-    for router in (auth_router, account_router, admin_router, tenancy_router, patients_router, audit_router):
+    for router in (auth_router, account_router, admin_router, tenancy_router, patients_router, audit_router,
+                   booking_router, schedules_router, dependents_router, calendars_router):
         api.include_router(router)
     return api
 
@@ -95,6 +101,7 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
     install_handlers(app)
     app.include_router(api_router())
     app.include_router(ops_router())
+    app.include_router(calendar_feed_router)
 
     from carebase.web.routes import router as web_router
 

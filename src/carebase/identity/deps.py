@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Callable, Coroutine
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -64,7 +65,11 @@ class Ctx:
     session: AsyncSession
 
 
+@asynccontextmanager
 async def authenticated_ctx(db: Database, claims: AccessClaims, *, allow_mfa_pending: bool) -> AsyncIterator[Ctx]:
+    """The request's unit of work with its principal. A context manager (not a generator looped
+    over), so an error raised by the endpoint reaches the unit of work: rolled back, or committed
+    when it carries ``keep_changes``."""
     async with unit_of_work(db) as session:
         principal = await load_principal(session, claims)
         tenant_var.set(str(principal.tenant_id))
@@ -78,13 +83,13 @@ async def authenticated_ctx(db: Database, claims: AccessClaims, *, allow_mfa_pen
 
 async def _auth(request: Request) -> AsyncIterator[Ctx]:
     claims = verify_access_token(bearer_token(request))
-    async for ctx in authenticated_ctx(get_db(request), claims, allow_mfa_pending=False):
+    async with authenticated_ctx(get_db(request), claims, allow_mfa_pending=False) as ctx:
         yield ctx
 
 
 async def _auth_mfa_pending(request: Request) -> AsyncIterator[Ctx]:
     claims = verify_access_token(bearer_token(request))
-    async for ctx in authenticated_ctx(get_db(request), claims, allow_mfa_pending=True):
+    async with authenticated_ctx(get_db(request), claims, allow_mfa_pending=True) as ctx:
         yield ctx
 
 

@@ -1,0 +1,298 @@
+"""Booking: hold, confirm, approve, cancel, reschedule, and the visit's status machine.
+
+The exclusion constraint ``no_double_booking`` is the guarantee: of any number of concurrent
+attempts on overlapping time of one practitioner, one insert wins and the others get 409.
+Availability is checked first only to refuse slots outside the schedule with a clear message.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from carebase.audit import service as audit
+from carebase.core.clock import utcnow
+from carebase.core.errors import Conflict, Gone, NotFound, PermissionDenied, ValidationFailed
+from carebase.core.outbox import emit
+from carebase.directory.models import Practitioner
+from carebase.identity.principal import Principal
+from carebase.identity.roles import Role
+from carebase.patients.models import Patient
+from carebase.scheduling.availability import is_free
+from carebase.scheduling.dependents import can_book_for
+from carebase.scheduling.holds import event_payload, expire_stale_holds, insert_exclusive
+from carebase.scheduling.models import Appointment
+from carebase.scheduling.permissions import SchedulingPermission as P
+from carebase.scheduling.waitlist import offer_freed_slot
+from carebase.tenancy.service import tenant_policy
+
+HOLD_MINUTES = 5
+MAX_ACTIVE_HOLDS = 3
+NO_SHOW_GRACE = timedelta(minutes=15)
+CHECK_IN_EARLIEST = timedelta(hours=2)
+SOURCES = ("patient", "front_desk", "phone", "walk_in")
+
+# action -> (statuses it may start from, status it leads to)
+TRANSITIONS: dict[str, tuple[tuple[str, ...], str]] = {
+    "approve": (("requested",), "confirmed"),
+    "decline": (("requested",), "cancelled"),
+    "check_in": (("confirmed",), "checked_in"),
+    "start": (("checked_in",), "in_consultation"),
+    "complete": (("in_consultation",), "completed"),
+    "no_show": (("confirmed", "checked_in"), "no_show"),
+}
+EVENTS = {
+    "approve": "appointment.confirmed",
+    "decline": "appointment.cancelled",
+    "check_in": "appointment.checked_in",
+    "start": "appointment.started",
+    "complete": "appointment.completed",
+    "no_show": "appointment.no_show",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class HoldRequest:
+    practitioner_id: uuid.UUID
+    service_id: uuid.UUID
+    patient_id: uuid.UUID
+    starts_at: datetime
+    location_id: uuid.UUID | None = None
+    source: str = "patient"
+    reason: str = ""
+
+
+def _actor(principal: Principal) -> audit.Actor:
+    return audit.Actor(principal.user_id, principal.role)
+
+
+async def _check_patient(session: AsyncSession, principal: Principal, patient_id: uuid.UUID) -> None:
+    if principal.role is Role.PATIENT:
+        if not await can_book_for(session, principal, patient_id):
+            raise PermissionDenied("You can book only for yourself and the family members linked to your account.")
+    elif await session.get(Patient, patient_id) is None:
+        raise ValidationFailed.field("patient_id", "No such patient in this organisation.")
+
+
+async def place_hold(session: AsyncSession, principal: Principal, req: HoldRequest) -> Appointment:
+    """Reserve a free slot for a few minutes while the patient confirms (or pays)."""
+    if req.starts_at.tzinfo is None:
+        raise ValidationFailed.field("starts_at", "Give the time with its UTC offset.")
+    if req.starts_at <= utcnow():
+        raise ValidationFailed.field("starts_at", "That time is in the past.")
+    if principal.role is Role.PATIENT and req.source != "patient":
+        raise ValidationFailed.field("source", "Patients book as 'patient'.")
+    await _check_patient(session, principal, req.patient_id)
+    practitioner = await session.get(Practitioner, req.practitioner_id)
+    if practitioner is None or not practitioner.is_active:
+        raise NotFound("No such practitioner.")
+    active_holds = (
+        await session.execute(
+            select(func.count()).select_from(Appointment).where(
+                Appointment.booked_by_user_id == principal.user_id, Appointment.status == "held",
+                Appointment.hold_expires_at > utcnow(),
+            )
+        )
+    ).scalar_one()  # fmt: skip
+    if active_holds >= MAX_ACTIVE_HOLDS:
+        raise Conflict(f"You already hold {active_holds} slots. Confirm or release one first.")
+    slot, terms = await is_free(
+        session, practitioner_id=req.practitioner_id, service_id=req.service_id, starts_at=req.starts_at,
+        location_id=req.location_id,
+    )  # fmt: skip
+    if slot is None:
+        # Outside the schedule, already booked, or in the notice period: say which we can.
+        await expire_stale_holds(session, req.practitioner_id, req.starts_at, req.starts_at + timedelta(hours=8))
+        raise Conflict("That time is not free in this practitioner's schedule. Pick one of the free slots.")
+    await expire_stale_holds(session, req.practitioner_id, slot.starts_at, slot.ends_at)
+    appointment = Appointment(
+        tenant_id=principal.tenant_id, practitioner_id=req.practitioner_id, patient_id=req.patient_id,
+        service_id=req.service_id, location_id=slot.location_id, starts_at=slot.starts_at, ends_at=slot.ends_at,
+        status="held", hold_expires_at=utcnow() + timedelta(minutes=HOLD_MINUTES), source=req.source,
+        booked_by_user_id=principal.user_id, mode=terms.mode, price_minor=terms.price_minor,
+        currency=terms.currency, payment_status="pending" if terms.payment == "online" else "at_desk",
+        reason=req.reason,
+    )  # fmt: skip
+    await insert_exclusive(session, appointment)
+    await audit.record(
+        session, principal.tenant_id, "scheduling.appointment.held", actor=_actor(principal),
+        target_type="appointment", target_id=appointment.id, patient_id=req.patient_id,
+    )  # fmt: skip
+    return appointment
+
+
+async def get_for(session: AsyncSession, principal: Principal, appointment_id: uuid.UUID) -> Appointment:
+    """An appointment the principal may see: staff with the read permission, or the patient
+    (or guardian) it belongs to. Anything else is 404, never 403, so ids leak nothing."""
+    appointment = await session.get(Appointment, appointment_id, with_for_update=True)
+    if appointment is None:
+        raise NotFound("No such appointment.")
+    if principal.role is Role.PATIENT:
+        if appointment.booked_by_user_id != principal.user_id and not await can_book_for(
+            session, principal, appointment.patient_id
+        ):
+            raise NotFound("No such appointment.")
+    elif not principal.can(P.APPOINTMENTS_READ):
+        raise NotFound("No such appointment.")
+    return appointment
+
+
+async def confirm(session: AsyncSession, principal: Principal, appointment_id: uuid.UUID) -> Appointment:
+    appointment = await get_for(session, principal, appointment_id)
+    if appointment.status != "held":
+        raise Conflict(f"Only a held slot can be confirmed; this appointment is {appointment.status}.")
+    if principal.role is Role.PATIENT and appointment.booked_by_user_id != principal.user_id:
+        raise NotFound("No such appointment.")
+    if appointment.hold_expires_at and appointment.hold_expires_at <= utcnow():
+        appointment.status = "expired"
+        raise Gone("The hold on this slot has expired. Pick the slot again.", keep_changes=True)
+    practitioner = await session.get(Practitioner, appointment.practitioner_id)
+    assert practitioner is not None
+    appointment.status = "requested" if practitioner.approves_bookings else "confirmed"
+    appointment.hold_expires_at = None
+    appointment.version += 1
+    await session.flush()
+    await audit.record(
+        session, principal.tenant_id, "scheduling.appointment.booked", actor=_actor(principal),
+        target_type="appointment", target_id=appointment.id, patient_id=appointment.patient_id,
+        details={"status": appointment.status},
+    )  # fmt: skip
+    await emit(session, principal.tenant_id, "appointment.booked", event_payload(appointment))
+    if appointment.status == "confirmed":
+        await emit(session, principal.tenant_id, "appointment.confirmed", event_payload(appointment))
+    return appointment
+
+
+async def _check_cutoff(session: AsyncSession, principal: Principal, appointment: Appointment) -> None:
+    if principal.role is not Role.PATIENT:
+        return  # the front desk may change bookings at any time
+    cutoff = timedelta(hours=(await tenant_policy(session, principal.tenant_id)).cancellation_cutoff_hours)
+    if appointment.starts_at - utcnow() < cutoff:
+        hours = int(cutoff.total_seconds() // 3600)
+        raise Conflict(f"Changes online close {hours} hours before the visit. Please call the clinic.")
+
+
+async def cancel(session: AsyncSession, principal: Principal, appointment_id: uuid.UUID, reason: str) -> Appointment:
+    appointment = await get_for(session, principal, appointment_id)
+    if appointment.status not in ("held", "requested", "confirmed"):
+        raise Conflict(f"An appointment that is {appointment.status} cannot be cancelled.")
+    if appointment.status != "held":
+        await _check_cutoff(session, principal, appointment)
+    was_held = appointment.status == "held"
+    appointment.status = "cancelled"
+    appointment.cancelled_by_user_id = principal.user_id
+    appointment.cancel_reason = reason
+    appointment.hold_expires_at = None
+    appointment.version += 1
+    await session.flush()
+    await audit.record(
+        session, principal.tenant_id, "scheduling.appointment.cancelled", actor=_actor(principal),
+        target_type="appointment", target_id=appointment.id, patient_id=appointment.patient_id,
+        details={"by": principal.role.value},
+    )  # fmt: skip
+    if not was_held:
+        await emit(
+            session, principal.tenant_id, "appointment.cancelled", event_payload(appointment) | {"reason": reason}
+        )
+        await offer_freed_slot(session, principal, appointment)
+    return appointment
+
+
+async def reschedule(
+    session: AsyncSession,
+    principal: Principal,
+    appointment_id: uuid.UUID,
+    starts_at: datetime,
+    location_id: uuid.UUID | None = None,
+) -> Appointment:
+    """Move a booking atomically: the old slot is freed only if the new one is taken."""
+    old = await get_for(session, principal, appointment_id)
+    if old.status not in ("requested", "confirmed"):
+        raise Conflict(f"An appointment that is {old.status} cannot be rescheduled.")
+    await _check_cutoff(session, principal, old)
+    if starts_at.tzinfo is None:
+        raise ValidationFailed.field("starts_at", "Give the time with its UTC offset.")
+    if starts_at <= utcnow():
+        raise ValidationFailed.field("starts_at", "That time is in the past.")
+    previous_status = old.status
+    old.status = "rescheduled"  # frees its time inside this transaction only
+    await session.flush()
+    slot, terms = await is_free(
+        session, practitioner_id=old.practitioner_id, service_id=old.service_id, starts_at=starts_at,
+        location_id=location_id,
+    )  # fmt: skip
+    if slot is None:
+        raise Conflict("That time is not free in this practitioner's schedule. Pick one of the free slots.")
+    new = Appointment(
+        tenant_id=old.tenant_id, practitioner_id=old.practitioner_id, patient_id=old.patient_id,
+        service_id=old.service_id, location_id=slot.location_id, starts_at=slot.starts_at, ends_at=slot.ends_at,
+        status=previous_status, source=old.source, booked_by_user_id=old.booked_by_user_id, mode=old.mode,
+        price_minor=old.price_minor, currency=old.currency, payment_status=old.payment_status, reason=old.reason,
+        rescheduled_from_id=old.id,
+    )  # fmt: skip
+    await insert_exclusive(session, new)
+    old.rescheduled_to_id = new.id
+    old.version += 1
+    await audit.record(
+        session, principal.tenant_id, "scheduling.appointment.rescheduled", actor=_actor(principal),
+        target_type="appointment", target_id=new.id, patient_id=new.patient_id, details={"from": str(old.id)},
+    )  # fmt: skip
+    await emit(
+        session,
+        principal.tenant_id,
+        "appointment.rescheduled",
+        event_payload(new) | {"from_appointment_id": str(old.id)},
+    )
+    await offer_freed_slot(session, principal, old)
+    return new
+
+
+async def transition(
+    session: AsyncSession, principal: Principal, appointment_id: uuid.UUID, action: str
+) -> Appointment:
+    """Front-desk and clinician steps of the visit: approve, decline, check in, start, complete, no-show."""
+    allowed_from, target = TRANSITIONS[action]
+    appointment = await get_for(session, principal, appointment_id)
+    if principal.role is Role.PATIENT:
+        raise NotFound("No such appointment.")
+    needed = P.BOOKINGS_APPROVE if action in ("approve", "decline") else P.APPOINTMENTS_MANAGE
+    if not principal.can(needed):
+        raise PermissionDenied()
+    if action in ("approve", "decline") and principal.role is Role.DOCTOR:
+        practitioner = await session.get(Practitioner, appointment.practitioner_id)
+        if practitioner is None or practitioner.membership_id != principal.membership_id:
+            raise PermissionDenied("Only the practitioner asked can approve this booking.")
+    if appointment.status not in allowed_from:
+        raise Conflict(f"Cannot {action.replace('_', ' ')} an appointment that is {appointment.status}.")
+    now = utcnow()
+    if action == "check_in" and now < appointment.starts_at - CHECK_IN_EARLIEST:
+        raise Conflict("Check-in opens two hours before the appointment.")
+    if action == "no_show" and now < appointment.ends_at + NO_SHOW_GRACE:
+        raise Conflict("A no-show can be marked 15 minutes after the appointment's end.")
+    appointment.status = target
+    appointment.version += 1
+    if action == "check_in":
+        appointment.checked_in_at = now
+    await session.flush()
+    await audit.record(
+        session, principal.tenant_id, f"scheduling.appointment.{action}", actor=_actor(principal),
+        target_type="appointment", target_id=appointment.id, patient_id=appointment.patient_id,
+    )  # fmt: skip
+    await emit(session, principal.tenant_id, EVENTS[action], event_payload(appointment))
+    if action == "decline":
+        await offer_freed_slot(session, principal, appointment)
+    return appointment
+
+
+async def release_expired_holds(session: AsyncSession) -> int:
+    """Mark holds past their expiry as expired (the slot was free for others already)."""
+    result = await session.execute(
+        update(Appointment)
+        .where(Appointment.status == "held", Appointment.hold_expires_at < utcnow())
+        .values(status="expired")
+    )
+    return result.rowcount or 0

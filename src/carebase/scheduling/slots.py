@@ -1,0 +1,109 @@
+"""Free-slot computation, pure: templates (local wall times) + extra sessions − time off − holidays
+− busy intervals (appointments and holds) − the past.
+
+Slots are generated in each location's local wall time and converted to UTC one by one with
+``zoneinfo``, so a 09:00 session is at 09:00 local on both sides of a DST change; a start that
+does not exist locally (the spring-forward gap) is skipped, and an ambiguous one (the autumn
+repeat) takes its first occurrence. A slot lasts the service's real duration.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    """A weekly template row, reduced to what slot generation needs."""
+
+    weekday: int
+    start: time
+    end: time
+    slot_minutes: int
+    valid_from: date
+    valid_until: date | None
+    location_id: uuid.UUID
+    tz: ZoneInfo
+
+
+@dataclass(frozen=True, slots=True)
+class ExtraSession:
+    starts_at: datetime
+    ends_at: datetime
+    slot_minutes: int
+    location_id: uuid.UUID
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Slot:
+    starts_at: datetime
+    ends_at: datetime
+    location_id: uuid.UUID
+
+
+def _local_to_utc(day: date, at: time, tz: ZoneInfo) -> datetime | None:
+    """The UTC instant of a local wall time, or None if that wall time does not exist."""
+    local = datetime.combine(day, at).replace(tzinfo=tz, fold=0)
+    instant = local.astimezone(UTC)
+    back = instant.astimezone(tz)
+    if (back.hour, back.minute) != (at.hour, at.minute):
+        return None  # in the spring-forward gap
+    return instant
+
+
+def _overlaps(start: datetime, end: datetime, busy: Sequence[tuple[datetime, datetime]]) -> bool:
+    return any(start < b_end and b_start < end for b_start, b_end in busy)
+
+
+def compute_slots(
+    *,
+    sessions: Iterable[Session],
+    extras: Iterable[ExtraSession],
+    time_off: Sequence[tuple[datetime, datetime]],
+    busy: Sequence[tuple[datetime, datetime]],
+    holidays: set[tuple[date, uuid.UUID | None]],
+    first_day: date,
+    last_day: date,
+    duration_minutes: int,
+    not_before: datetime,
+) -> list[Slot]:
+    """Free slots of ``duration_minutes`` between ``first_day`` and ``last_day`` (local dates,
+    inclusive), starting no earlier than ``not_before``."""
+    duration = timedelta(minutes=duration_minutes)
+    blocked = sorted([*time_off, *busy])
+    found: set[Slot] = set()
+
+    def consider(start: datetime, location_id: uuid.UUID) -> None:
+        end = start + duration
+        if start >= not_before and not _overlaps(start, end, blocked):
+            found.add(Slot(start, end, location_id))
+
+    sessions = list(sessions)
+    day = first_day
+    while day <= last_day:
+        weekday = day.weekday()
+        for s in sessions:
+            if s.weekday != weekday or day < s.valid_from or (s.valid_until and day > s.valid_until):
+                continue
+            if (day, None) in holidays or (day, s.location_id) in holidays:
+                continue
+            # Step through the session in local wall-clock minutes.
+            minute = s.start.hour * 60 + s.start.minute
+            end_minute = s.end.hour * 60 + s.end.minute
+            while minute + duration_minutes <= end_minute:
+                start = _local_to_utc(day, time(minute // 60, minute % 60), s.tz)
+                if start is not None:
+                    consider(start, s.location_id)
+                minute += s.slot_minutes
+        day += timedelta(days=1)
+
+    for extra in extras:
+        start = extra.starts_at
+        while start + duration <= extra.ends_at:
+            consider(start, extra.location_id)
+            start += timedelta(minutes=extra.slot_minutes)
+    return sorted(found)
