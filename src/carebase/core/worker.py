@@ -12,13 +12,14 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import asyncpg
+import orjson
 
 from carebase.core.bootstrap import asyncpg_dsn
 
 log = logging.getLogger("carebase.worker")
 
 Handler = Callable[[asyncpg.Connection, dict[str, Any]], Awaitable[None]]
-HANDLERS: dict[str, Handler] = {}
+HANDLERS: dict[str, list[Handler]] = {}
 CHANNEL = "carebase_outbox"
 POLL_SECONDS = 5.0
 MAX_ATTEMPTS = 8
@@ -26,7 +27,7 @@ MAX_ATTEMPTS = 8
 
 def handler(topic: str) -> Callable[[Handler], Handler]:
     def register(fn: Handler) -> Handler:
-        HANDLERS[topic] = fn
+        HANDLERS.setdefault(topic, []).append(fn)
         return fn
 
     return register
@@ -43,15 +44,14 @@ RETURNING id, tenant_id, topic, payload::text AS payload, attempts
 
 
 async def run_batch(conn: asyncpg.Connection, limit: int = 100) -> int:
-    import orjson
-
     if not HANDLERS:
         return 0
     rows = await conn.fetch(CLAIM_SQL, list(HANDLERS), limit)
     for row in rows:
         event = dict(row, payload=orjson.loads(row["payload"]))
         try:
-            await HANDLERS[row["topic"]](conn, event)
+            for fn in HANDLERS[row["topic"]]:
+                await fn(conn, event)
         except Exception as exc:
             dead = row["attempts"] >= MAX_ATTEMPTS
             delay = min(2 ** row["attempts"], 3600)
@@ -67,6 +67,8 @@ async def run_batch(conn: asyncpg.Connection, limit: int = 100) -> int:
 
 
 async def run_worker(owner_url: str, stop: asyncio.Event | None = None) -> None:
+    import carebase.handlers  # noqa: F401  (registers every context's handlers)
+
     stop = stop or asyncio.Event()
     conn = await asyncpg.connect(asyncpg_dsn(owner_url))
     wake = asyncio.Event()

@@ -10,6 +10,7 @@ from functools import cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import asyncpg
 import orjson
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -91,13 +92,28 @@ async def availability(
 ) -> Availability:
     """Free slots of one practitioner for one service over ``days`` local days from ``first_day``.
     The session must be in the practitioner's tenant context."""
+    return await availability_on(
+        await driver_connection(session), practitioner_id=practitioner_id, service_id=service_id,
+        first_day=first_day, days=days, now=now,
+    )  # fmt: skip
+
+
+async def availability_on(
+    conn: asyncpg.Connection,
+    *,
+    practitioner_id: uuid.UUID,
+    service_id: uuid.UUID,
+    first_day: date,
+    days: int = 7,
+    now: datetime | None = None,
+) -> Availability:
+    """``availability`` on a bare connection (the worker's, or a request's driver connection)."""
     if not 1 <= days <= MAX_DAYS:
         raise ValidationFailed.field("days", f"Ask for 1 to {MAX_DAYS} days.")
     last_day = first_day + timedelta(days=days - 1)
     # A window wide enough for every timezone on Earth around the local dates.
     window_start = datetime.combine(first_day - timedelta(days=1), time(), tzinfo=_zone("UTC"))
     window_end = datetime.combine(last_day + timedelta(days=2), time(), tzinfo=_zone("UTC"))
-    conn = await driver_connection(session)
     row = await conn.fetchrow(_LOAD_SQL, practitioner_id, service_id, first_day, last_day, window_start, window_end)
     assert row is not None
     if not row["active"]:

@@ -1,0 +1,61 @@
+"""The worker keeps a listing's next free slot current after bookings (outbox → handler)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
+
+from carebase.core.bootstrap import asyncpg_dsn
+from carebase.core.worker import run_batch
+from carebase.scheduling import listing_refresh  # noqa: F401  (registers the handlers)
+from tests.scheduling.bookable import make_bookable
+
+
+async def test_booking_the_first_free_slot_moves_next_free_at(client, factory, owner_sessionmaker, database_url):
+    clinic = await make_bookable(factory, owner_sessionmaker)
+    conn = await asyncpg.connect(asyncpg_dsn(database_url))
+    try:
+        await conn.execute(
+            "INSERT INTO directory_listings (practitioner_id, location_id, tenant_id, tenant_name, practitioner_name,"
+            " specialty_codes, specialty_names, languages, modes, currency, location_name, city, timezone, search)"
+            " VALUES ($1, $2, $3, 'T', 'Dr. Test', '{}', '{}', '{en}', '{in_person}', 'INR', 'Main', 'Pune',"
+            " 'Asia/Kolkata', to_tsvector('simple', 'Dr Test'))",
+            clinic.practitioner_id,
+            clinic.location_id,
+            clinic.tenant.id,
+        )
+        await listing_refresh.refresh_next_free(conn, clinic.practitioner_id)
+        first = await conn.fetchval(
+            "SELECT next_free_at FROM directory_listings WHERE practitioner_id = $1", clinic.practitioner_id
+        )
+        assert first is not None and first > datetime.now(UTC)
+
+        desk = await factory.user(clinic.tenant, "receptionist")
+        headers = await factory.headers(desk)
+        patient = await factory.patient(clinic.tenant)
+        r = await client.post(
+            "/api/v1/holds",
+            headers=headers,
+            json={
+                "practitioner_id": str(clinic.practitioner_id),
+                "service_id": str(clinic.service_id),
+                "patient_id": str(patient),
+                "starts_at": first.isoformat(),
+                "source": "front_desk",
+            },
+        )
+        assert r.status_code == 201, r.text
+        await client.post(f"/api/v1/appointments/{r.json()['id']}/confirm", headers=headers)
+        while await run_batch(conn):
+            pass
+        after = await conn.fetchval(
+            "SELECT next_free_at FROM directory_listings WHERE practitioner_id = $1", clinic.practitioner_id
+        )
+        assert after == first + timedelta(minutes=15)
+        status = await conn.fetch(
+            "SELECT status FROM outbox WHERE tenant_id = $1 AND topic LIKE 'appointment.%'", clinic.tenant.id
+        )
+        assert {r["status"] for r in status} == {"done"}
+    finally:
+        await conn.close()
