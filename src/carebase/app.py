@@ -16,6 +16,7 @@ from sqlalchemy import text
 from starlette.responses import Response
 
 from carebase.audit.api import router as audit_router
+from carebase.core import cache as core_cache
 from carebase.core.bootstrap import ensure_app_role, resolve_owner_url
 from carebase.core.db import Database
 from carebase.core.errors import install_handlers, problem_response
@@ -25,6 +26,8 @@ from carebase.core.middleware import PlatformMiddleware
 from carebase.core.migrate import head_revision
 from carebase.core.ratelimit import make_rate_limiter
 from carebase.core.worker import run_worker
+from carebase.directory.api import public_router as directory_public_router
+from carebase.directory.api import router as directory_router
 from carebase.identity.api_account import router as account_router
 from carebase.identity.api_admin import router as admin_router
 from carebase.identity.api_auth import router as auth_router
@@ -32,6 +35,7 @@ from carebase.notifications import outbound
 from carebase.notifications.channels import make_dispatcher
 from carebase.patients.api import router as patients_router
 from carebase.scheduling.api_booking import router as booking_router
+from carebase.scheduling.api_public import router as public_availability_router
 from carebase.scheduling.api_calendars import public_router as calendar_feed_router
 from carebase.scheduling.api_calendars import router as calendars_router
 from carebase.scheduling.api_dependents import router as dependents_router
@@ -47,8 +51,10 @@ STATIC_DIR = Path(__file__).parent / "web" / "static"
 def api_router() -> APIRouter:
     api = APIRouter(prefix="/api/v1")
     for router in (auth_router, account_router, admin_router, tenancy_router, patients_router, audit_router,
-                   booking_router, schedules_router, dependents_router, calendars_router):
+                   booking_router, public_availability_router, schedules_router, dependents_router, calendars_router):
         api.include_router(router)
+    api.include_router(directory_public_router)
+    api.include_router(directory_router)
     return api
 
 
@@ -71,6 +77,8 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
         app.state.db = db or await open_database(settings)
         app.state.head_revision = head_revision(app.state.db.owner_url)
         app.state.limiter = make_rate_limiter(settings.redis_url)
+        app.state.cache = core_cache.make_cache(settings.redis_url)
+        core_cache.install(app.state.cache)
         outbound.set_dispatcher(make_dispatcher(settings))
         stop_worker = asyncio.Event()
         worker_task = None
@@ -87,6 +95,7 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
             close = getattr(app.state.limiter, "close", None)
             if close:
                 await close()
+            await app.state.cache.close()
             if own_db:
                 await app.state.db.dispose()
 

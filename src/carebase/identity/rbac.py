@@ -10,6 +10,7 @@ from functools import cache
 from types import ModuleType
 
 from carebase.audit import permissions as audit_permissions
+from carebase.directory import permissions as directory_permissions
 from carebase.identity import permissions as identity_permissions
 from carebase.identity.roles import Role
 from carebase.patients import permissions as patient_permissions
@@ -20,6 +21,7 @@ CONTEXTS: list[tuple[str, ModuleType]] = [
     ("identity", identity_permissions),
     ("tenancy", tenancy_permissions),
     ("patients", patient_permissions),
+    ("directory", directory_permissions),
     ("scheduling", scheduling_permissions),
     ("audit", audit_permissions),
 ]

@@ -53,7 +53,8 @@ async def update_tenant(tenant_id: uuid.UUID, body: TenantUpdate, ctx: TenantsAd
 async def read_policy(ctx: OrgAdmin) -> PolicyRead:
     p = await service.tenant_policy(ctx.session, ctx.principal.tenant_id)
     return PolicyRead(
-        device_approval_required=p.device_approval_required, cancellation_cutoff_hours=p.cancellation_cutoff_hours
+        device_approval_required=p.device_approval_required, cancellation_cutoff_hours=p.cancellation_cutoff_hours,
+        marketplace=p.marketplace,
     )
 
 
@@ -61,7 +62,8 @@ async def read_policy(ctx: OrgAdmin) -> PolicyRead:
 async def update_policy(body: PolicyUpdate, ctx: OrgAdmin) -> PolicyRead:
     p = await service.update_policy(ctx.session, ctx.principal, body)
     return PolicyRead(
-        device_approval_required=p.device_approval_required, cancellation_cutoff_hours=p.cancellation_cutoff_hours
+        device_approval_required=p.device_approval_required, cancellation_cutoff_hours=p.cancellation_cutoff_hours,
+        marketplace=p.marketplace,
     )
 
 

@@ -56,11 +56,13 @@ class TenantRead(BaseModel):
 class PolicyUpdate(WriteModel):
     device_approval_required: bool | None = None
     cancellation_cutoff_hours: int | None = Field(None, ge=0, le=168)
+    marketplace: bool | None = None
 
 
 class PolicyRead(BaseModel):
     device_approval_required: bool
     cancellation_cutoff_hours: int
+    marketplace: bool = False
 
 
 class LocationCreate(WriteModel):

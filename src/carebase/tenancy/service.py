@@ -14,17 +14,24 @@ from carebase.audit import service as audit
 from carebase.core.db import set_context
 from carebase.core.errors import Conflict, NotFound, ValidationFailed
 from carebase.core.outbox import emit
+from carebase.directory.listings import rebuild_tenant_listings
 from carebase.identity.principal import Principal
 from carebase.tenancy import schemas
 from carebase.tenancy.models import PLATFORM_TENANT_ID, Department, Location, Organization
 
-DEFAULT_POLICY: dict[str, Any] = {"device_approval_required": False, "cancellation_cutoff_hours": 2}
+DEFAULT_POLICY: dict[str, Any] = {
+    "device_approval_required": False,
+    "cancellation_cutoff_hours": 2,
+    # Publish the organisation's practitioners to the public marketplace search.
+    "marketplace": False,
+}
 
 
 @dataclass(frozen=True, slots=True)
 class TenantPolicy:
     device_approval_required: bool
     cancellation_cutoff_hours: int
+    marketplace: bool = False
 
 
 def _actor(principal: Principal) -> audit.Actor:
@@ -37,6 +44,7 @@ async def tenant_policy(session: AsyncSession, tenant_id: uuid.UUID) -> TenantPo
     return TenantPolicy(
         device_approval_required=bool(values["device_approval_required"]),
         cancellation_cutoff_hours=int(values["cancellation_cutoff_hours"]),
+        marketplace=bool(values["marketplace"]),
     )
 
 
@@ -47,6 +55,8 @@ async def update_policy(
     assert org is not None
     changes = data.model_dump(exclude_none=True)
     org.settings = {**(org.settings or {}), **changes}
+    if "marketplace" in changes:
+        await rebuild_tenant_listings(session, principal.tenant_id)
     await audit.record(
         session, principal.tenant_id, "tenancy.policy.updated", actor=_actor(principal),
         target_type="organization", target_id=org.id, details={"fields": sorted(changes)},
@@ -116,6 +126,11 @@ async def update_tenant(
         session, PLATFORM_TENANT_ID, "tenancy.tenant.updated", actor=_actor(principal),
         target_type="organization", target_id=org.id, details={"fields": sorted(changes)},
     )  # fmt: skip
+    if changes.keys() & {"name", "status"}:
+        # The tenant's public listings show its name and vanish while it is suspended.
+        await set_context(session, tenant_id=org.id, user_id=principal.user_id, platform_admin=True)
+        await rebuild_tenant_listings(session, org.id)
+        await set_context(session, tenant_id=principal.tenant_id, user_id=principal.user_id, platform_admin=True)
     return org
 
 
@@ -143,6 +158,7 @@ async def create_location(session: AsyncSession, principal: Principal, data: sch
         target_type="location", target_id=location.id,
     )  # fmt: skip
     await emit(session, principal.tenant_id, "location.created", {"location_id": str(location.id)})
+    await rebuild_tenant_listings(session, principal.tenant_id)
     return location
 
 
@@ -155,6 +171,7 @@ async def update_location(
         if value is None and key in ("name", "timezone", "is_active"):
             raise ValidationFailed.field(key, "This field cannot be empty.")
         setattr(location, key, value)
+    await rebuild_tenant_listings(session, principal.tenant_id)
     await audit.record(
         session, principal.tenant_id, "tenancy.location.updated", actor=_actor(principal),
         target_type="location", target_id=location.id, details={"fields": sorted(changes)},

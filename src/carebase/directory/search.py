@@ -1,0 +1,328 @@
+"""Public marketplace search and public profiles: raw SQL on the driver (a hot path), cached.
+
+Search reads only ``directory_listings`` (public by design, no tenant context). A public profile
+adds what only the tenant's own rows hold (bio, services): it finds the practitioner's tenant in the
+listing, then reads those rows in that tenant's context in a read-only transaction, and only for a
+practitioner who is listed (published, active, in a tenant that publishes to the marketplace).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import math
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from datetime import time as dtime
+from typing import Any
+
+import asyncpg
+import orjson
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from carebase.core import cache as core_cache
+from carebase.core.db import driver_connection
+from carebase.core.errors import NotFound, ValidationFailed
+from carebase.directory.cache import SEARCH_SCOPE, TTL, profile_key, search_key, tenant_of_key, tenant_scope
+from carebase.directory.schemas import ISO_639_1, SearchFilters
+
+MAX_LIMIT = 50
+MAX_RADIUS_KM = 200.0
+DEFAULT_RADIUS_KM = 50.0
+EARTH_RADIUS_KM = 6371.0088
+KM_PER_DEGREE = 111.195  # along a meridian, on the sphere above
+SORTS = ("next_available", "price", "distance")
+_SORT_COLUMN = {"next_available": "next_free_at", "price": "min_price_minor", "distance": "distance_km"}
+
+_COLUMNS = (
+    "practitioner_id, location_id, tenant_id, tenant_name, practitioner_name, qualifications, photo_url,"
+    " specialty_codes, specialty_names, languages, modes, min_price_minor, max_price_minor, currency,"
+    " location_name, city, timezone, latitude, longitude, next_free_at"
+)
+
+# Specialties are reference data that only migrations change: kept per process for a few minutes.
+_specialties: tuple[float, dict[str, str]] = (0.0, {})
+
+
+async def specialty_names(conn: asyncpg.Connection) -> dict[str, str]:
+    global _specialties
+    loaded_at, names = _specialties
+    if not names or time.monotonic() - loaded_at > 300:
+        rows = await conn.fetch("SELECT code, name FROM specialties ORDER BY name")
+        names = {r["code"]: r["name"] for r in rows}
+        _specialties = (time.monotonic(), names)
+    return names
+
+
+async def specialties_json(session: AsyncSession) -> bytes:
+    names = await specialty_names(await driver_connection(session))
+    return orjson.dumps([{"code": code, "name": name} for code, name in names.items()])
+
+
+# --- input ----------------------------------------------------------------------------------------
+
+
+def _err(field: str, msg: str) -> dict[str, Any]:
+    return {"loc": ["query", field], "msg": msg, "type": "value_error"}
+
+
+def check_filters(f: SearchFilters, specialties: dict[str, str]) -> None:
+    """Checks that need several fields at once; every problem is reported, as field errors."""
+    errors = []
+    if f.specialty is not None and f.specialty not in specialties:
+        errors.append(_err("specialty", "Unknown specialty code; see GET /api/v1/directory/specialties."))
+    if (f.lat is None) != (f.lon is None):
+        errors.append(_err("lat" if f.lat is None else "lon", "Give both lat and lon."))
+    if f.radius_km is not None:
+        if f.lat is None or f.lon is None:
+            errors.append(_err("radius_km", "A radius needs a point: give lat and lon."))
+        if not 0 < f.radius_km <= MAX_RADIUS_KM:
+            errors.append(_err("radius_km", f"Give a radius above 0 and at most {MAX_RADIUS_KM:g} km."))
+    if f.lat is not None and not -90 <= f.lat <= 90:
+        errors.append(_err("lat", "Latitude is between -90 and 90."))
+    if f.lon is not None and not -180 <= f.lon <= 180:
+        errors.append(_err("lon", "Longitude is between -180 and 180."))
+    if f.city is not None and f.lat is not None:
+        errors.append(_err("city", "Search near a point or in a city, not both."))
+    if f.min_price is not None and f.min_price < 0:
+        errors.append(_err("min_price", "Prices are 0 or more (minor units)."))
+    if f.min_price is not None and f.max_price is not None and f.min_price > f.max_price:
+        errors.append(_err("min_price", "min_price is above max_price."))
+    if (f.min_price is not None or f.max_price is not None) and f.currency is None:
+        errors.append(_err("currency", "A price range needs its currency, e.g. INR or GBP."))
+    if f.language is not None and f.language not in ISO_639_1:
+        errors.append(_err("language", "Use an ISO 639-1 code in lower case, e.g. en, hi."))
+    if f.sort not in SORTS:
+        errors.append(_err("sort", "Sort by one of: " + ", ".join(SORTS) + "."))
+    elif f.sort == "distance" and f.lat is None:
+        errors.append(_err("sort", "Sorting by distance needs a point: give lat and lon."))
+    if not 1 <= f.limit <= MAX_LIMIT:
+        errors.append(_err("limit", f"Ask for between 1 and {MAX_LIMIT} results."))
+    if errors:
+        raise ValidationFailed("Some search filters are invalid.", errors=errors)
+
+
+def _encode_cursor(sort: str, value: Any, practitioner_id: uuid.UUID, location_id: uuid.UUID) -> str:
+    if isinstance(value, datetime):
+        value = {"t": value.isoformat()}
+    raw = orjson.dumps([sort, value, str(practitioner_id), str(location_id)])
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str, sort: str) -> tuple[Any, uuid.UUID, uuid.UUID]:
+    bad = ValidationFailed("The cursor is not valid.", errors=[_err("cursor", "Start again from the first page.")])
+    try:
+        raw = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        cursor_sort, value, pid, lid = raw
+        if cursor_sort != sort:
+            raise ValueError
+        if sort == "next_available" and value is not None:
+            value = datetime.fromisoformat(value["t"])
+            if value.tzinfo is None:
+                raise ValueError
+        elif sort == "price" and value is not None and (not isinstance(value, int) or isinstance(value, bool)):
+            raise ValueError
+        elif sort == "distance":
+            if not isinstance(value, int | float) or isinstance(value, bool):
+                raise ValueError
+            value = float(value)
+        return value, uuid.UUID(pid), uuid.UUID(lid)
+    except (ValueError, TypeError, KeyError) as exc:
+        raise bad from exc
+
+
+# --- the query ------------------------------------------------------------------------------------
+
+
+def build_query(f: SearchFilters) -> tuple[str, list[Any]]:
+    """The search statement and its parameters (everything bound; nothing from input in the text)."""
+    args: list[Any] = []
+
+    def arg(value: Any) -> str:
+        args.append(value)
+        return f"${len(args)}"
+
+    where: list[str] = []
+    distance = "NULL::float8"
+    outer: list[str] = []
+    if f.lat is not None and f.lon is not None:
+        radius = f.radius_km or DEFAULT_RADIUS_KM
+        lat, lon = arg(f.lat), arg(f.lon)
+        # A bounding box the (latitude, longitude) index can use, then the great-circle distance.
+        dlat = radius / KM_PER_DEGREE
+        where.append(f"latitude BETWEEN {arg(f.lat - dlat)} AND {arg(f.lat + dlat)}")
+        cos_lat = math.cos(math.radians(f.lat))
+        dlon = radius / (KM_PER_DEGREE * cos_lat) if cos_lat > 1e-6 else 360.0
+        if dlon < 180 and -180 <= f.lon - dlon and f.lon + dlon <= 180:
+            where.append(f"longitude BETWEEN {arg(f.lon - dlon)} AND {arg(f.lon + dlon)}")
+        else:
+            where.append("longitude IS NOT NULL")
+        distance = (
+            f"{EARTH_RADIUS_KM} * 2 * asin(least(1.0, sqrt(power(sin(radians(latitude - {lat}) / 2), 2)"
+            f" + cos(radians({lat})) * cos(radians(latitude)) * power(sin(radians(longitude - {lon}) / 2), 2))))"
+        )
+        outer.append(f"distance_km <= {arg(float(radius))}")
+    if f.specialty:
+        where.append(f"specialty_codes @> ARRAY[{arg(f.specialty)}]::varchar[]")
+    if f.q:
+        q = arg(f.q)
+        # Full text over name (A), specialties and their condition words (B), city, tenant, qualifications;
+        # or a name that matches a word of the query despite a typo (trigram word similarity).
+        where.append(f"(search @@ plainto_tsquery('simple', {q}) OR {q} <% practitioner_name)")
+    if f.city:
+        where.append(f"lower(city) = lower({arg(f.city)})")
+    if f.currency:
+        where.append(f"currency = {arg(f.currency)}")
+    if f.min_price is not None:
+        where.append(f"max_price_minor >= {arg(f.min_price)}")
+    if f.max_price is not None:
+        where.append(f"min_price_minor <= {arg(f.max_price)}")
+    if f.language:
+        where.append(f"languages @> ARRAY[{arg(f.language)}]::varchar[]")
+    if f.mode:
+        where.append(f"modes @> ARRAY[{arg(f.mode)}]::varchar[]")
+    if f.available_before:
+        end = datetime.combine(f.available_before + timedelta(days=1), dtime(0), tzinfo=UTC)
+        where.append(f"next_free_at < {arg(end)}")
+    column = _SORT_COLUMN[f.sort]
+    if f.cursor:
+        value, pid, lid = _decode_cursor(f.cursor, f.sort)
+        after = f"(practitioner_id, location_id) > ({arg(pid)}, {arg(lid)})"
+        if value is None:
+            outer.append(f"({column} IS NULL AND {after})")
+        else:
+            v = arg(value)
+            outer.append(f"({column} > {v} OR ({column} = {v} AND {after}) OR {column} IS NULL)")
+    inner = f"SELECT {_COLUMNS}, {distance} AS distance_km FROM directory_listings"  # noqa: S608 (no input in text)
+    if where:
+        inner += " WHERE " + " AND ".join(where)
+    sql = f"SELECT * FROM ({inner}) AS l"  # noqa: S608
+    if outer:
+        sql += " WHERE " + " AND ".join(outer)
+    sql += f" ORDER BY {column} ASC NULLS LAST, practitioner_id, location_id LIMIT {arg(f.limit + 1)}"
+    return sql, args
+
+
+def _result(row: asyncpg.Record, with_distance: bool) -> dict[str, Any]:
+    return {
+        "practitioner_id": row["practitioner_id"],
+        "tenant_id": row["tenant_id"],
+        "tenant_name": row["tenant_name"],
+        "name": row["practitioner_name"],
+        "qualifications": row["qualifications"],
+        "photo_url": row["photo_url"],
+        "specialties": [
+            {"code": c, "name": n} for c, n in zip(row["specialty_codes"], row["specialty_names"], strict=False)
+        ],
+        "languages": row["languages"],
+        "modes": row["modes"],
+        "min_price_minor": row["min_price_minor"],
+        "max_price_minor": row["max_price_minor"],
+        "currency": row["currency"],
+        "location": {
+            "id": row["location_id"], "name": row["location_name"], "city": row["city"],
+            "latitude": row["latitude"], "longitude": row["longitude"], "timezone": row["timezone"],
+        },  # fmt: skip
+        "distance_km": round(row["distance_km"], 2) if with_distance else None,
+        "next_free_at": row["next_free_at"],
+    }
+
+
+def _cache_digest(f: SearchFilters) -> str:
+    return hashlib.sha256(orjson.dumps(f.model_dump(mode="json"), option=orjson.OPT_SORT_KEYS)).hexdigest()[:32]
+
+
+async def search_listings(session: AsyncSession, filters: SearchFilters) -> bytes:
+    """One page of public search results as JSON (``SearchPage``), from the cache when it can."""
+    cache = core_cache.current()
+    key = search_key(await cache.generation(SEARCH_SCOPE), _cache_digest(filters))
+    cached = await cache.get(key)
+    if cached is not None:
+        return cached
+    conn = await driver_connection(session)
+    check_filters(filters, await specialty_names(conn))
+    sql, args = build_query(filters)
+    rows = await conn.fetch(sql, *args)
+    kept = rows[: filters.limit]
+    next_cursor = None
+    if len(rows) > filters.limit:
+        last = kept[-1]
+        next_cursor = _encode_cursor(
+            filters.sort, last[_SORT_COLUMN[filters.sort]], last["practitioner_id"], last["location_id"]
+        )
+    with_distance = filters.lat is not None
+    body = orjson.dumps({"items": [_result(r, with_distance) for r in kept], "next_cursor": next_cursor})
+    await cache.set(key, body, TTL)
+    return body
+
+
+# --- public profile -------------------------------------------------------------------------------
+
+_PROFILE_LISTING = f"SELECT {_COLUMNS} FROM directory_listings WHERE practitioner_id = $1 ORDER BY location_name"  # noqa: S608
+_PROFILE_OWN = """
+    SELECT p.bio, p.approves_bookings,
+           coalesce((SELECT json_agg(json_build_object(
+                'id', s.id, 'name', s.name, 'duration_minutes', s.duration_minutes, 'price_minor', s.price_minor,
+                'currency', s.currency, 'mode', s.mode, 'payment', s.payment) ORDER BY s.name, s.id)
+             FROM practitioner_services x JOIN services s ON s.id = x.service_id
+             WHERE x.practitioner_id = p.id AND s.is_active), '[]') AS services
+    FROM practitioners p
+    WHERE p.id = $1 AND p.is_published AND p.is_active
+"""
+
+
+async def public_profile(session: AsyncSession, practitioner_id: uuid.UUID) -> bytes:
+    """A listed practitioner's public profile as JSON (``PublicProfile``); 404 unless listed."""
+    cache = core_cache.current()
+    conn: asyncpg.Connection | None = None
+    raw_tenant = await cache.get(tenant_of_key(practitioner_id))
+    if raw_tenant is None:
+        conn = await driver_connection(session)
+        found = await conn.fetchval(
+            "SELECT tenant_id FROM directory_listings WHERE practitioner_id = $1 LIMIT 1", practitioner_id
+        )
+        if found is None:
+            raise NotFound("No such practitioner in the directory.")
+        tenant_id = str(found)
+        await cache.set(tenant_of_key(practitioner_id), tenant_id.encode(), 3600)
+    else:
+        tenant_id = raw_tenant.decode()
+    key = profile_key(tenant_id, await cache.generation(tenant_scope(tenant_id)), practitioner_id)
+    cached = await cache.get(key)
+    if cached is not None:
+        return cached
+    conn = conn or await driver_connection(session)
+    listing = await conn.fetch(_PROFILE_LISTING, practitioner_id)
+    if not listing:
+        raise NotFound("No such practitioner in the directory.")
+    # The tenant's own rows, in its context, for a practitioner it has published; nothing can be written.
+    await conn.execute("SET LOCAL transaction_read_only = on")
+    await conn.execute("SELECT set_config('app.tenant_id', $1, true)", str(listing[0]["tenant_id"]))
+    own = await conn.fetchrow(_PROFILE_OWN, practitioner_id)
+    await conn.execute("SELECT set_config('app.tenant_id', '', true)")
+    if own is None:
+        raise NotFound("No such practitioner in the directory.")
+    services = own["services"]
+    if isinstance(services, str):
+        services = orjson.loads(services)
+    first = listing[0]
+    profile = {
+        "practitioner_id": first["practitioner_id"], "tenant_id": first["tenant_id"],
+        "tenant_name": first["tenant_name"], "name": first["practitioner_name"],
+        "qualifications": first["qualifications"], "bio": own["bio"], "photo_url": first["photo_url"],
+        "languages": first["languages"], "approves_bookings": own["approves_bookings"],
+        "specialties": [
+            {"code": c, "name": n} for c, n in zip(first["specialty_codes"], first["specialty_names"], strict=False)
+        ],
+        "services": services,
+        "locations": [
+            {"id": r["location_id"], "name": r["location_name"], "city": r["city"], "latitude": r["latitude"],
+             "longitude": r["longitude"], "timezone": r["timezone"]}
+            for r in listing
+        ],
+        "next_free_at": min((r["next_free_at"] for r in listing if r["next_free_at"]), default=None),
+    }  # fmt: skip
+    body = orjson.dumps(profile)
+    await cache.set(key, body, TTL)
+    return body
