@@ -35,10 +35,10 @@ from carebase.notifications import outbound
 from carebase.notifications.channels import make_dispatcher
 from carebase.patients.api import router as patients_router
 from carebase.scheduling.api_booking import router as booking_router
-from carebase.scheduling.api_public import router as public_availability_router
 from carebase.scheduling.api_calendars import public_router as calendar_feed_router
 from carebase.scheduling.api_calendars import router as calendars_router
 from carebase.scheduling.api_dependents import router as dependents_router
+from carebase.scheduling.api_public import router as public_availability_router
 from carebase.scheduling.api_schedules import router as schedules_router
 from carebase.settings import Settings, get_settings
 from carebase.tenancy.api import router as tenancy_router
