@@ -116,5 +116,5 @@ async def practitioner_feed(db: Database, token: str) -> bytes:
             .order_by(Appointment.starts_at)
             .limit(5000)
         )
-        items = [FeedItem(a, loc, name, loc.timezone) for a, loc, name in rows.tuples()]
+        items = [FeedItem(a, loc, name, loc.timezone) for a, loc, name in rows]
         return practitioner_feed_ics(practitioner.display_name, items)

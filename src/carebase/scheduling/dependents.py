@@ -56,7 +56,7 @@ async def list_dependents(session: AsyncSession, principal: Principal) -> list[D
         .order_by(Dependent.created_at, Dependent.id)
     )
     result = []
-    for link, patient in rows.tuples():
+    for link, patient in rows:
         await audit.record(
             session, principal.tenant_id, "patients.record.read", actor=_actor(principal),
             target_type="patient", target_id=patient.id, patient_id=patient.id, details={"via": "dependents"},
