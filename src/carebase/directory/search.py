@@ -252,7 +252,9 @@ async def search_listings(session: AsyncSession, filters: SearchFilters) -> byte
             filters.sort, last[_SORT_COLUMN[filters.sort]], last["practitioner_id"], last["location_id"]
         )
     with_distance = filters.lat is not None
-    body = orjson.dumps({"items": [_result(r, with_distance) for r in kept], "next_cursor": next_cursor})
+    body = orjson.dumps(
+        {"items": [_result(r, with_distance) for r in kept], "next_cursor": next_cursor}, default=str
+    )  # default: asyncpg's own UUID type
     await cache.set(key, body, TTL)
     return body
 
@@ -323,6 +325,6 @@ async def public_profile(session: AsyncSession, practitioner_id: uuid.UUID) -> b
         ],
         "next_free_at": min((r["next_free_at"] for r in listing if r["next_free_at"]), default=None),
     }  # fmt: skip
-    body = orjson.dumps(profile)
+    body = orjson.dumps(profile, default=str)
     await cache.set(key, body, TTL)
     return body
