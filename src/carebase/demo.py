@@ -6,7 +6,7 @@ from __future__ import annotations
 import random
 import uuid
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, time
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -136,4 +136,69 @@ async def seed_demo(session: AsyncSession) -> list[DemoLogin] | None:
             )  # fmt: skip
         await session.flush()
         await audit.record(session, org.id, "demo.seeded", details={"patients": spec["patients"]})
+    await seed_demo_schedules(session)
     return logins
+
+
+DEMO_SESSIONS = [(time(9, 0), time(13, 0)), (time(14, 0), time(17, 0))]
+# One public holiday per demo tenant, by country: (month, day, name).
+DEMO_HOLIDAYS = {"IN": (1, 26, "Republic Day"), "GB": (12, 25, "Christmas Day")}
+
+
+async def seed_demo_schedules(session: AsyncSession, today: date | None = None, slugs: list[str] | None = None) -> int:
+    """Weekly templates for every practitioner of each demo tenant (Mon-Fri 09:00-13:00 and
+    14:00-17:00 at the tenant's first location, 15-minute slots, valid from today) and one holiday.
+    Practitioners who already have a template are left alone. Returns the templates added.
+    ``slugs``: which tenants (default: the demo ones)."""
+    from carebase.core.outbox import emit
+    from carebase.directory.models import Practitioner
+    from carebase.scheduling.models import Holiday, ScheduleTemplate
+
+    today = today or date.today()  # noqa: DTZ011 (demo data)
+    added = 0
+    wanted = slugs if slugs is not None else [spec["slug"] for spec in TENANTS]
+    for org in (await session.execute(select(Organization).where(Organization.slug.in_(wanted)))).scalars().all():
+        await set_context(session, tenant_id=org.id, user_id=None)
+        location = (
+            await session.execute(
+                select(Location).where(Location.tenant_id == org.id).order_by(Location.created_at, Location.id).limit(1)
+            )
+        ).scalar_one_or_none()
+        if location is None:
+            continue
+        practitioners = (
+            await session.execute(select(Practitioner).where(Practitioner.tenant_id == org.id, Practitioner.is_active))
+        ).scalars()
+        existing = select(ScheduleTemplate.practitioner_id).where(ScheduleTemplate.tenant_id == org.id)
+        scheduled = set((await session.execute(existing)).scalars())
+        count = 0
+        for practitioner in practitioners:
+            if practitioner.id in scheduled:
+                continue
+            for weekday in range(5):
+                for start, end in DEMO_SESSIONS:
+                    session.add(
+                        ScheduleTemplate(
+                            tenant_id=org.id, practitioner_id=practitioner.id, location_id=location.id,
+                            weekday=weekday, start_time=start, end_time=end, slot_minutes=15, valid_from=today,
+                        )
+                    )  # fmt: skip
+                    count += 1
+            await session.flush()
+            await emit(session, org.id, "schedule.changed", {"practitioner_id": str(practitioner.id)})
+        month, day, name = DEMO_HOLIDAYS.get(org.country, DEMO_HOLIDAYS["IN"])
+        holiday_day = date(today.year, month, day)
+        if holiday_day < today:
+            holiday_day = date(today.year + 1, month, day)
+        exists = await session.execute(
+            select(Holiday.id).where(
+                Holiday.tenant_id == org.id, Holiday.day == holiday_day, Holiday.location_id.is_(None)
+            )
+        )
+        if exists.first() is None:
+            session.add(Holiday(tenant_id=org.id, day=holiday_day, name=name))
+            await session.flush()
+            await emit(session, org.id, "schedule.changed", {"practitioner_id": None, "day": holiday_day.isoformat()})
+        await audit.record(session, org.id, "demo.schedules_seeded", details={"templates": count})
+        added += count
+    return added

@@ -339,3 +339,29 @@ async def test_holidays(client, factory, tenant, admin, owner_sessionmaker):
     assert len(events) == 3 and events[0]["practitioner_id"] is None and events[0]["day"] == day
     actions = [e["action"] for e in await audit_actions(owner_sessionmaker, tenant.id)]
     assert actions.count("scheduling.holiday.created") == 2 and "scheduling.holiday.deleted" in actions
+
+
+async def test_demo_schedules_cover_every_practitioner_once(factory, owner_sessionmaker):
+    from carebase.demo import seed_demo_schedules
+
+    tenant = await factory.tenant()
+    _, first = await practitioner(factory, tenant)
+    _, second = await practitioner(factory, tenant)
+    today = date(2027, 2, 10)
+    async with owner_sessionmaker() as s, s.begin():
+        assert await seed_demo_schedules(s, today=today, slugs=[tenant.slug]) == 20
+    async with owner_sessionmaker() as s, s.begin():
+        assert await seed_demo_schedules(s, today=today, slugs=[tenant.slug]) == 0  # idempotent
+    for pid in (first, second):
+        assert await template_count(owner_sessionmaker, pid) == 10
+    rows = await scalar(
+        owner_sessionmaker,
+        "SELECT string_agg(DISTINCT weekday || ' ' || start_time || '-' || end_time || ' ' || slot_minutes"
+        " || ' ' || location_id || ' ' || valid_from, ';') FROM schedule_templates WHERE practitioner_id = :p",
+        p=first,
+    )
+    assert rows.count(str(tenant.location_id)) == 10 and "4 14:00:00-17:00:00 15" in rows and "2027-02-10" in rows
+    weekend = "SELECT count(*) FROM schedule_templates WHERE practitioner_id = :p AND weekday >= 5"
+    assert await scalar(owner_sessionmaker, weekend, p=first) == 0
+    holiday = await scalar(owner_sessionmaker, "SELECT name FROM holidays WHERE tenant_id = :t", t=tenant.id)
+    assert holiday == "Republic Day"
