@@ -1,5 +1,5 @@
-"""Imports every module that registers outbox handlers, so a worker knows them all."""
+"""Imports every module that registers outbox handlers or periodic tasks, so a worker knows them all."""
 
-from carebase.scheduling import listing_refresh
+from carebase.scheduling import booking, listing_refresh, waitlist
 
-__all__ = ["listing_refresh"]
+__all__ = ["booking", "listing_refresh", "waitlist"]

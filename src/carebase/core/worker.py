@@ -13,8 +13,10 @@ from typing import Any
 
 import asyncpg
 import orjson
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 
 from carebase.core.bootstrap import asyncpg_dsn
+from carebase.core.db import async_url
 
 log = logging.getLogger("carebase.worker")
 
@@ -23,6 +25,17 @@ HANDLERS: dict[str, list[Handler]] = {}
 CHANNEL = "carebase_outbox"
 POLL_SECONDS = 5.0
 MAX_ATTEMPTS = 8
+
+
+Periodic = Callable[[AsyncSession], Awaitable[int]]
+# Housekeeping run on every worker cycle (at most every POLL_SECONDS). Each must be idempotent and
+# safe with several workers (SKIP LOCKED); cron-style schedules arrive with the jobs issue.
+PERIODIC: list[Periodic] = []
+
+
+def periodic(fn: Periodic) -> Periodic:
+    PERIODIC.append(fn)
+    return fn
 
 
 def handler(topic: str) -> Callable[[Handler], Handler]:
@@ -71,6 +84,8 @@ async def run_worker(owner_url: str, stop: asyncio.Event | None = None) -> None:
 
     stop = stop or asyncio.Event()
     conn = await asyncpg.connect(asyncpg_dsn(owner_url))
+    engine = create_async_engine(async_url(owner_url), pool_size=1, max_overflow=0)
+    sessions = async_sessionmaker(engine, expire_on_commit=False)
     wake = asyncio.Event()
     await conn.add_listener(CHANNEL, lambda *_: wake.set())
     log.info("worker started", extra={"handlers": sorted(HANDLERS)})
@@ -78,6 +93,7 @@ async def run_worker(owner_url: str, stop: asyncio.Event | None = None) -> None:
         while not stop.is_set():
             while await run_batch(conn):
                 pass
+            await run_periodic(sessions)
             wake.clear()
             waiter = asyncio.ensure_future(wake.wait())
             stopper = asyncio.ensure_future(stop.wait())
@@ -86,4 +102,14 @@ async def run_worker(owner_url: str, stop: asyncio.Event | None = None) -> None:
             stopper.cancel()
     finally:
         await conn.close()
+        await engine.dispose()
         log.info("worker stopped")
+
+
+async def run_periodic(sessions: async_sessionmaker[AsyncSession]) -> None:
+    for task in PERIODIC:
+        try:
+            async with sessions() as session, session.begin():
+                await task(session)
+        except Exception:
+            log.exception("periodic task failed", extra={"task": task.__name__})

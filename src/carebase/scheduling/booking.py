@@ -18,6 +18,7 @@ from carebase.audit import service as audit
 from carebase.core.clock import utcnow
 from carebase.core.errors import Conflict, Gone, NotFound, PermissionDenied, ValidationFailed
 from carebase.core.outbox import emit
+from carebase.core.worker import periodic
 from carebase.directory.models import Practitioner
 from carebase.identity.principal import Principal
 from carebase.identity.roles import Role
@@ -288,6 +289,7 @@ async def transition(
     return appointment
 
 
+@periodic
 async def release_expired_holds(session: AsyncSession) -> int:
     """Mark holds past their expiry as expired (the slot was free for others already)."""
     result = await session.execute(

@@ -16,6 +16,7 @@ from carebase.core.db import Base, IdMixin, TenantMixin, TimestampMixin
 
 ACTIVE_STATUSES = ("held", "requested", "confirmed", "checked_in", "in_consultation")
 FINAL_STATUSES = ("completed", "cancelled", "no_show", "expired", "rescheduled")
+_MINUTES_RANGE = "int4range((extract(epoch FROM start_time) / 60)::int, (extract(epoch FROM end_time) / 60)::int)"
 _ACTIVE_SQL = "status IN ('held', 'requested', 'confirmed', 'checked_in', 'in_consultation')"
 
 
@@ -33,7 +34,7 @@ class ScheduleTemplate(IdMixin, TenantMixin, TimestampMixin, Base):
         ExcludeConstraint(
             ("practitioner_id", "="),
             ("weekday", "="),
-            (text("int4range((extract(epoch FROM start_time) / 60)::int, (extract(epoch FROM end_time) / 60)::int)"), "&&"),
+            (text(_MINUTES_RANGE), "&&"),
             (text("daterange(valid_from, valid_until, '[]')"), "&&"),
             name="no_overlap",
             using="gist",

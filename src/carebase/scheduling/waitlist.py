@@ -14,6 +14,7 @@ from carebase.audit import service as audit
 from carebase.core.clock import utcnow
 from carebase.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from carebase.core.outbox import emit
+from carebase.core.worker import periodic
 from carebase.identity.principal import Principal
 from carebase.identity.roles import Role
 from carebase.scheduling.dependents import can_book_for
@@ -137,6 +138,7 @@ async def offer_freed_slot(
     return hold
 
 
+@periodic
 async def settle_offers(session: AsyncSession) -> int:
     """Close offers: booked ones become ``booked``; lapsed ones expire and their slot goes to the
     next waiter. Run by the worker's schedule (and callable any time; it is idempotent)."""
