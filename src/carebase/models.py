@@ -3,7 +3,14 @@
 from carebase.audit.models import AuditEvent, AuditHead
 from carebase.core.idempotency_models import IdempotencyRecord
 from carebase.core.outbox import OutboxEvent
-from carebase.directory.models import Listing, Practitioner, PractitionerService, PractitionerSpecialty, Service, Specialty
+from carebase.directory.models import (
+    Listing,
+    Practitioner,
+    PractitionerService,
+    PractitionerSpecialty,
+    Service,
+    Specialty,
+)
 from carebase.identity.models import (
     AuthSession,
     Device,
@@ -25,9 +32,31 @@ from carebase.scheduling.models import (
 from carebase.tenancy.models import Department, Location, Organization
 
 __all__ = [
-    "Appointment", "Dependent", "Holiday", "Listing", "Practitioner", "PractitionerService",
-    "PractitionerSpecialty", "ScheduleException", "ScheduleTemplate", "Service", "Specialty", "WaitlistEntry",
-    "AuditEvent", "AuditHead", "AuthSession", "Department", "Device", "IdempotencyRecord", "Location",
-    "Membership", "OneTimeCode", "Organization", "OutboxEvent", "Patient", "RecoveryCode",
-    "RefreshToken", "User",
+    "Appointment",
+    "Dependent",
+    "Holiday",
+    "Listing",
+    "Practitioner",
+    "PractitionerService",
+    "PractitionerSpecialty",
+    "ScheduleException",
+    "ScheduleTemplate",
+    "Service",
+    "Specialty",
+    "WaitlistEntry",
+    "AuditEvent",
+    "AuditHead",
+    "AuthSession",
+    "Department",
+    "Device",
+    "IdempotencyRecord",
+    "Location",
+    "Membership",
+    "OneTimeCode",
+    "Organization",
+    "OutboxEvent",
+    "Patient",
+    "RecoveryCode",
+    "RefreshToken",
+    "User",
 ]
