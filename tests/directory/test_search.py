@@ -138,7 +138,8 @@ async def test_sorts_and_cursor_paging(factory: Factory, client: httpx.AsyncClie
     assert by_price[:2] == sorted([d["rao"], d["iyer"]]) and by_price[2:] == [d["mehta"], d["khan"], d["das"]]
     # A cursor belongs to its sort.
     page = await search(client, city=city, limit=1)
-    r = await client.get("/api/v1/directory/search", params={"city": city, "sort": "price", "cursor": page["next_cursor"]})
+    params = {"city": city, "sort": "price", "cursor": page["next_cursor"]}
+    r = await client.get("/api/v1/directory/search", params=params)
     assert "cursor" in field_errors(assert_problem(r, 422))
 
 
