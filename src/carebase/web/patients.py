@@ -12,7 +12,7 @@ from carebase.core.pagination import PageRequest
 from carebase.patients import service
 from carebase.patients.permissions import PatientPermission as P
 from carebase.patients.schemas import PatientCreate
-from carebase.web.auth import WebCtx, WebRoute, parse_uuid, web_require
+from carebase.web.auth import WebCtx, WebRoute, parse_uuid, safe_next, web_require
 from carebase.web.forms import blank_to_none, errors_from_service, keep, read_form, validate
 from carebase.web.tables import clean_sort, table_state
 from carebase.web.templating import flash, render
@@ -45,8 +45,9 @@ async def search(request: Request, ctx: Reader, q: str = "", sort: str = "", cur
 
 
 @router.get("/patients/new")
-async def new_patient(request: Request, ctx: Registrar) -> Response:
-    return render(request, "patients/new.html", {"sex_options": SEX_OPTIONS, "values": {"sex": "unknown"}})
+async def new_patient(request: Request, ctx: Registrar, next: str = "") -> Response:
+    values = {"sex": "unknown", "next": safe_next(next, "")}
+    return render(request, "patients/new.html", {"sex_options": SEX_OPTIONS, "values": values})
 
 
 @router.post("/patients/new")
@@ -67,6 +68,9 @@ async def register(request: Request, ctx: Registrar) -> Response:
             errors = errors_from_service(exc)
         else:
             flash(request, "patient_registered")
+            then = safe_next(form.get("next"), "")
+            if then:  # e.g. back to booking at the desk, with the new patient chosen
+                return RedirectResponse(f"{then}{'&' if '?' in then else '?'}patient_id={patient.id}", 303)
             return RedirectResponse(f"/patients/{patient.id}", 303)
     context = {"sex_options": SEX_OPTIONS, "values": keep(form), "errors": errors}
     return render(request, "patients/new.html", context, status=422)

@@ -8,6 +8,7 @@ from carebase.web import (
     admin_org,
     admin_staff,
     audit_viewer,
+    desk,
     home,
     login,
     patient_login,
@@ -17,5 +18,5 @@ from carebase.web import (
 
 router = APIRouter(include_in_schema=False)
 for module in (login, patient_login, home, account, patients, admin_staff, admin_devices, admin_org, audit_viewer,
-               platform):  # fmt: skip
+               platform, desk):  # fmt: skip
     router.include_router(module.router, include_in_schema=False)

@@ -19,6 +19,7 @@ from carebase.identity.permissions import IdentityPermission
 from carebase.identity.principal import Principal
 from carebase.identity.roles import ROLE_LABELS, Role
 from carebase.patients.permissions import PatientPermission
+from carebase.scheduling.permissions import SchedulingPermission
 from carebase.tenancy.permissions import TenancyPermission
 from carebase.web.auth import clear_cookie, cookie_name, csrf_token, set_short_cookie
 
@@ -39,11 +40,18 @@ class NavItem:
     href: str
     permission: str | None = None
     icon: str = ""
+    roles: tuple[str, ...] | None = None  # only these roles (when a permission is too broad)
 
 
 NAV = [
     NavItem("Home", "/", None, "home"),
     NavItem("Tenants", "/platform/tenants", TenancyPermission.TENANTS_MANAGE, "building"),
+    NavItem("Find a doctor", "/find", SchedulingPermission.APPOINTMENTS_BOOK, "search", ("patient",)),
+    NavItem("My appointments", "/my/appointments", SchedulingPermission.APPOINTMENTS_BOOK, "calendar", ("patient",)),
+    NavItem("Waitlist", "/my/waitlist", SchedulingPermission.APPOINTMENTS_BOOK, "clock", ("patient",)),
+    NavItem("Front desk", "/desk", SchedulingPermission.APPOINTMENTS_MANAGE, "board",
+            ("receptionist", "nurse", "hospital_admin")),
+    NavItem("My schedule", "/schedule", SchedulingPermission.TEMPLATES_MANAGE, "calendar", ("doctor",)),
     NavItem("Patients", "/patients", PatientPermission.READ, "people"),
     NavItem("Staff", "/admin/staff", IdentityPermission.STAFF_READ, "badge"),
     NavItem("Devices", "/admin/devices", IdentityPermission.DEVICES_MANAGE, "device"),
@@ -56,7 +64,10 @@ NAV = [
 def nav_for(principal: Principal | None) -> list[NavItem]:
     if principal is None or principal.mfa_pending:
         return []
-    return [n for n in NAV if n.permission is None or principal.can(n.permission)]
+    return [
+        n for n in NAV
+        if (n.permission is None or principal.can(n.permission)) and (n.roles is None or principal.role in n.roles)
+    ]  # fmt: skip
 
 
 # Flash messages are keys, never free text from the client: a forged cookie can only pick one of these.
@@ -76,6 +87,18 @@ FLASHES = {
     "tenant_updated": ("success", "The organisation is updated."),
     "reset_sent": ("info", "If this email is registered, a link to choose a new password is on its way."),
     "switched": ("success", "You switched organisation."),
+    "booked": ("success", "The appointment is booked."),
+    "requested": ("success", "Your request is sent. The doctor confirms it soon."),
+    "cancelled": ("success", "The appointment is cancelled."),
+    "rescheduled": ("success", "The appointment is moved to the new time."),
+    "waitlist_joined": ("success", "You are on the waitlist. We offer you a time as soon as one frees up."),
+    "waitlist_left": ("success", "You left the waitlist."),
+    "template_saved": ("success", "The session is saved."),
+    "template_ended": ("success", "The session is ended. Booked visits stay."),
+    "time_off_added": ("success", "Your time off is saved. No new bookings can land in it."),
+    "time_off_removed": ("success", "The time off is removed."),
+    "approved": ("success", "The booking is confirmed."),
+    "declined": ("success", "The booking is declined; the patient is told."),
 }
 
 
@@ -104,6 +127,12 @@ def _fmt_date(value: date | None) -> str:
     return value.strftime("%d %b %Y") if value else "—"
 
 
+def _money(minor: int | None, currency: str) -> str:
+    from carebase.web.slots import money
+
+    return money(minor, currency)
+
+
 def _role_label(value: str) -> str:
     try:
         return ROLE_LABELS[Role(value)]
@@ -114,6 +143,7 @@ def _role_label(value: str) -> str:
 env.filters["dt"] = _fmt_dt
 env.filters["d"] = _fmt_date
 env.filters["role_label"] = _role_label
+env.filters["money"] = _money
 env.filters["device_label"] = device_label
 env.globals["ROLES"] = ROLE_LABELS
 
