@@ -7,6 +7,7 @@ import random
 import uuid
 from dataclasses import dataclass
 from datetime import date, time
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -88,7 +89,8 @@ async def seed_demo(session: AsyncSession) -> list[DemoLogin] | None:
         org = Organization(
             name=spec["name"], slug=spec["slug"], kind=spec["kind"], country=spec["country"],
             currency=spec["currency"], timezone=spec["timezone"],
-            settings={"device_approval_required": spec["device_approval"], "cancellation_cutoff_hours": 2},
+            settings={"device_approval_required": spec["device_approval"], "cancellation_cutoff_hours": 2,
+                      "marketplace": True},
         )  # fmt: skip
         session.add(org)
         await session.flush()
@@ -103,13 +105,17 @@ async def seed_demo(session: AsyncSession) -> list[DemoLogin] | None:
         departments = [Department(tenant_id=org.id, name=d, location_id=location.id) for d in spec["departments"]]
         session.add_all(departments)
         await session.flush()
+        doctors: list[tuple[Membership, str]] = []
         for role, local, person in STAFF:
             full_name = person if spec["country"] == "IN" else UK_NAMES[local]
             email = f"{local}@{spec['domain']}"
             user = User(email=email, full_name=full_name, password_hash=password_hash)
             session.add(user)
             await session.flush()
-            session.add(Membership(tenant_id=org.id, user_id=user.id, role=role, department_id=departments[0].id))
+            membership = Membership(tenant_id=org.id, user_id=user.id, role=role, department_id=departments[0].id)
+            session.add(membership)
+            if role == "doctor":
+                doctors = [(membership, full_name)]
             how = "password + MFA set-up" if role == "hospital_admin" else "password"
             if spec["device_approval"] and role != "hospital_admin":
                 how += " (new devices need the admin's approval)"
@@ -136,7 +142,80 @@ async def seed_demo(session: AsyncSession) -> list[DemoLogin] | None:
             )  # fmt: skip
         await session.flush()
         await audit.record(session, org.id, "demo.seeded", details={"patients": spec["patients"]})
+        logins += await seed_demo_directory(session, org, spec, doctors, password_hash)
     await seed_demo_schedules(session)
+    return logins
+
+
+# Doctors of each demo tenant: the first is the doctor of STAFF; (name, specialties, languages, qualifications).
+DEMO_DOCTORS = {
+    "sunrise": [
+        ("Dr. Vikram Mehta", ["cardiology"], ["en", "hi", "kn"], "MBBS, MD, DM (Cardiology)"),
+        ("Dr. Ananya Krishnan", ["dermatology"], ["en", "kn"], "MBBS, MD (Dermatology)"),
+        ("Dr. Rahul Shetty", ["paediatrics"], ["en", "hi", "kn"], "MBBS, DCH"),
+        ("Dr. Lakshmi Gowda", ["general-medicine", "endocrinology"], ["en", "kn"], "MBBS, MD (General Medicine)"),
+    ],
+    "riverside": [
+        ("Dr. James Whitfield", ["family-medicine"], ["en"], "MBBS, MRCGP"),
+        ("Dr. Sarah Collins", ["dermatology"], ["en"], "MBChB, MRCP (Dermatology)"),
+        ("Dr. Tom Harris", ["general-medicine"], ["en"], "MBBS, MRCP"),
+        ("Dr. Priya Shah", ["paediatrics"], ["en"], "MBBS, MRCPCH"),
+    ],
+}
+# Services per currency: (name, minutes, mode, price in minor units).
+DEMO_SERVICES = {
+    "INR": [("Consultation", 15, "in_person", 60000), ("Video consultation", 15, "video", 50000),
+            ("Follow-up", 10, "in_person", 30000)],
+    "GBP": [("Consultation", 15, "in_person", 6000), ("Video consultation", 15, "video", 4500),
+            ("Follow-up", 10, "in_person", 3000)],
+}  # fmt: skip
+
+
+async def seed_demo_directory(
+    session: AsyncSession, org: Organization, spec: dict[str, Any], doctors: list[tuple[Membership, str]],
+    password_hash: str,
+) -> list[DemoLogin]:
+    """Practitioner profiles (the staff doctor plus three more), services, and the public listings.
+    Runs in the tenant's context; the tenant publishes to the marketplace."""
+    from carebase.directory.listings import rebuild_listings
+    from carebase.directory.models import Practitioner, PractitionerService, PractitionerSpecialty, Service, Specialty
+
+    logins: list[DemoLogin] = []
+    specialty_ids = {s.code: s.id for s in (await session.execute(select(Specialty))).scalars()}
+    services = [
+        Service(tenant_id=org.id, name=name, duration_minutes=minutes, price_minor=price, currency=org.currency,
+                mode=mode)
+        for name, minutes, mode, price in DEMO_SERVICES[org.currency]
+    ]  # fmt: skip
+    session.add_all(services)
+    for n, (name, _, _, _) in enumerate(DEMO_DOCTORS[spec["slug"]][1:], start=2):
+        email = f"doctor{n}@{spec['domain']}"
+        user = User(email=email, full_name=name, password_hash=password_hash)
+        session.add(user)
+        await session.flush()
+        membership = Membership(tenant_id=org.id, user_id=user.id, role="doctor")
+        session.add(membership)
+        doctors.append((membership, name))
+        how = "password" + (" (new devices need the admin's approval)" if spec["device_approval"] else "")
+        logins.append(DemoLogin("doctor", spec["name"], email, how))
+    await session.flush()
+    for (membership, _), (name, codes, languages, qualifications) in zip(doctors, DEMO_DOCTORS[spec["slug"]],
+                                                                         strict=True):  # fmt: skip
+        practitioner = Practitioner(
+            tenant_id=org.id, membership_id=membership.id, display_name=name, qualifications=qualifications,
+            languages=languages, bio=f"{name} sees patients at {spec['location'][0]}.",
+        )  # fmt: skip
+        session.add(practitioner)
+        await session.flush()
+        session.add_all(
+            [PractitionerSpecialty(tenant_id=org.id, practitioner_id=practitioner.id, specialty_id=specialty_ids[c])
+             for c in codes]
+            + [PractitionerService(tenant_id=org.id, practitioner_id=practitioner.id, service_id=s.id)
+               for s in services]
+        )  # fmt: skip
+        await session.flush()
+        await rebuild_listings(session, practitioner.id, org.id)
+    await audit.record(session, org.id, "demo.directory_seeded", details={"practitioners": len(doctors)})
     return logins
 
 
