@@ -36,7 +36,7 @@ async def test_demo_directory_is_searchable(factory: Factory, client: httpx.Asyn
     rows = await listings(factory, tenant_id=org.id)
     assert len(rows) == 4
     assert {(r["min_price_minor"], r["max_price_minor"], r["currency"]) for r in rows} == {(3000, 6000, "GBP")}
-    found = await search_all(client, city=city, q="Whitfeld")
+    found = await search_all(client, city=city, q="Witfield")
     assert [i["name"] for i in found] == ["Dr. James Whitfield"]
     skin = await search_all(client, city=city, q="eczema", mode="video")
     assert [i["name"] for i in skin] == ["Dr. Sarah Collins"]
