@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import func, or_, select, text
+from sqlalchemy import Integer, func, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from carebase.audit import service as audit
@@ -73,9 +73,10 @@ async def _next_mrn(session: AsyncSession, tenant_id: uuid.UUID) -> str:
     """Medical record numbers run P000001, P000002, ... per tenant; a transaction lock keeps
     two registrations from taking the same one."""
     await session.execute(text("SELECT pg_advisory_xact_lock(hashtext('mrn:' || :t))"), {"t": str(tenant_id)})
-    last = (await session.execute(select(func.max(Patient.mrn)))).scalar_one()
-    number = int(last[1:]) + 1 if last and last[1:].isdigit() else 1
-    return f"P{number:06d}"
+    # Only numbers of our own form count: imported records may carry other MRNs.
+    ours = select(func.max(func.substr(Patient.mrn, 2).cast(Integer))).where(Patient.mrn.regexp_match("^P[0-9]+$"))
+    last = (await session.execute(ours)).scalar_one()
+    return f"P{(last or 0) + 1:06d}"
 
 
 async def register(session: AsyncSession, principal: Principal, data: PatientCreate) -> Patient:
