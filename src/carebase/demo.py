@@ -13,10 +13,11 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from carebase.audit import service as audit
-from carebase.core.db import set_context
+from carebase.core.db import driver_connection, set_context
 from carebase.identity.models import Membership, User
 from carebase.identity.passwords import hash_password
 from carebase.patients.models import Patient
+from carebase.scheduling.listing_refresh import refresh_next_free
 from carebase.tenancy.models import PLATFORM_TENANT_ID, Department, Location, Organization
 
 DEMO_PASSWORD = "care-demo-2026"  # noqa: S105 (printed on purpose: demo only)
@@ -144,7 +145,15 @@ async def seed_demo(session: AsyncSession) -> list[DemoLogin] | None:
         await audit.record(session, org.id, "demo.seeded", details={"patients": spec["patients"]})
         logins += await seed_demo_directory(session, org, spec, doctors, password_hash)
     await seed_demo_schedules(session)
+    await _refresh_demo_listings(session)
     return logins
+
+
+async def _refresh_demo_listings(session: AsyncSession) -> None:
+    """Fill in each demo listing's next free slot (the worker keeps it current from then on)."""
+    conn = await driver_connection(session)
+    for row in await conn.fetch("SELECT DISTINCT practitioner_id FROM directory_listings"):
+        await refresh_next_free(conn, row["practitioner_id"])
 
 
 # Doctors of each demo tenant: the first is the doctor of STAFF; (name, specialties, languages, qualifications).
