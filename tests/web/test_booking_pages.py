@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, time, timedelta
+from urllib.parse import unquote
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import update
@@ -13,7 +14,8 @@ from sqlalchemy import update
 from carebase.scheduling.models import Appointment
 from tests.factories import Factory
 from tests.scheduling.bookable import make_bookable
-from tests.web.helpers import field_error, web_login  # noqa: F401
+from tests.web.booking_helpers import patient_user, publish, web_patient_login
+from tests.web.helpers import field_error, web_login
 
 
 def _tok(client) -> str:  # type: ignore[no-untyped-def]
@@ -21,7 +23,8 @@ def _tok(client) -> str:  # type: ignore[no-untyped-def]
 
 
 async def _book_page(client, b, patient_id):  # type: ignore[no-untyped-def]
-    return await client.get("/desk/book", params={"patient_id": str(patient_id), "practitioner_id": str(b.practitioner_id)})
+    params = {"patient_id": str(patient_id), "practitioner_id": str(b.practitioner_id)}
+    return await client.get("/desk/book", params=params)
 
 
 def _slots(html: str) -> list[str]:
@@ -129,3 +132,88 @@ async def test_desk_reschedules_from_the_card(client, factory: Factory, owner_se
     local = datetime.fromisoformat(new_slot.split("|")[0]).astimezone(ZoneInfo("Asia/Kolkata"))
     board = await client.get(moved.headers["location"])
     assert local.strftime("%H:%M") in board.text
+
+
+# --- patient -----------------------------------------------------------------------------------------
+
+
+async def test_patient_books_from_the_profile_and_cancels(client, factory: Factory, owner_sessionmaker, mailbox):
+    b = await make_bookable(factory, owner_sessionmaker, start=time(0, 0), end=time(23, 45))
+    await publish(owner_sessionmaker, b, "Dr. Meera Rao")
+    user, patient_id = await patient_user(factory, b.tenant)
+    profile = await client.get(f"/doctors/{b.practitioner_id}")
+    assert profile.status_code == 200 and "Dr. Meera Rao" in profile.text
+    slot = _slots(profile.text)[-1]  # days ahead: well before the cancellation cutoff
+    book_url = f"/book?practitioner_id={b.practitioner_id}&service_id={b.service_id}&slot={slot}"
+    anonymous = await client.get(book_url)
+    assert anonymous.status_code == 303 and anonymous.headers["location"].startswith("/patient-login?next=/book")
+    assert unquote(await web_patient_login(client, mailbox, user, book_url)) == book_url
+    review = await client.get(book_url)
+    assert review.status_code == 200 and "Who is the visit for?" in review.text and "Me (Asha Kumar)" in review.text
+    form = {"practitioner_id": str(b.practitioner_id), "service_id": str(b.service_id), "slot": slot,
+            "patient_id": str(patient_id), "csrf_token": _tok(client)}  # fmt: skip
+    other = await factory.patient(b.tenant, given="Not", family="Mine")
+    refused = await client.post("/book/hold", data=form | {"patient_id": str(other)})
+    assert refused.status_code == 403 and "family members linked to your account" in refused.text
+    held = await client.post("/book/hold", data=form)
+    assert held.status_code == 303
+    hold_page = await client.get(held.headers["location"])
+    assert "Held for you until" in hold_page.text and "data-countdown" in hold_page.text
+    aid = held.headers["location"].rsplit("/", 1)[1]
+    confirmed = await client.post(f"/book/{aid}/confirm", data={"csrf_token": _tok(client)})
+    assert confirmed.status_code == 303 and confirmed.headers["location"] == f"/book/{aid}/done"
+    done = await client.get(confirmed.headers["location"])
+    assert "You are booked" in done.text and f"/my/appointments/{aid}/calendar.ics" in done.text
+    ics = await client.get(f"/my/appointments/{aid}/calendar.ics")
+    assert ics.status_code == 200 and ics.text.startswith("BEGIN:VCALENDAR")
+    mine = await client.get("/my/appointments")
+    assert "Dr. Meera Rao" in mine.text and "up to 2 hours before" in mine.text
+    no_reason = await client.post(f"/my/appointments/{aid}/cancel", data={"reason": "", "csrf_token": _tok(client)})
+    assert no_reason.status_code == 422 and "Tell the clinic why" in no_reason.text
+    ok = await client.post(f"/my/appointments/{aid}/cancel",
+                           data={"reason": "Feeling better", "csrf_token": _tok(client)})  # fmt: skip
+    assert ok.status_code == 303
+    assert "Cancelled" in (await client.get("/my/appointments")).text
+
+
+async def test_patient_cannot_cancel_after_the_cutoff(client, factory: Factory, owner_sessionmaker, mailbox):
+    b = await make_bookable(factory, owner_sessionmaker, start=time(0, 0), end=time(23, 45))
+    await publish(owner_sessionmaker, b)
+    user, patient_id = await patient_user(factory, b.tenant)
+    await web_patient_login(client, mailbox, user)
+    slot = _slots((await client.get(f"/doctors/{b.practitioner_id}")).text)[0]
+    held = await client.post("/book/hold", data={
+        "practitioner_id": str(b.practitioner_id), "service_id": str(b.service_id), "slot": slot,
+        "patient_id": str(patient_id), "csrf_token": _tok(client)})  # fmt: skip
+    aid = held.headers["location"].rsplit("/", 1)[1]
+    await client.post(f"/book/{aid}/confirm", data={"csrf_token": _tok(client)})
+    soon = datetime.now(UTC) + timedelta(minutes=30)
+    async with owner_sessionmaker() as s, s.begin():
+        await s.execute(update(Appointment).where(Appointment.id == aid)
+                        .values(starts_at=soon, ends_at=soon + timedelta(minutes=15)))  # fmt: skip
+    late = await client.post(f"/my/appointments/{aid}/cancel", data={"reason": "Busy", "csrf_token": _tok(client)})
+    assert late.status_code == 409 and "Changes online close 2 hours before the visit" in late.text
+
+
+async def test_patient_of_another_tenant_sees_a_clear_message(client, factory: Factory, owner_sessionmaker, mailbox):
+    b = await make_bookable(factory, owner_sessionmaker, start=time(0, 0), end=time(23, 45))
+    await publish(owner_sessionmaker, b)
+    elsewhere = await factory.tenant(kind="clinic")
+    user, _ = await patient_user(factory, elsewhere)
+    await web_patient_login(client, mailbox, user)
+    profile = await client.get(f"/doctors/{b.practitioner_id}")
+    assert "Registered elsewhere" in profile.text
+    slot = _slots(profile.text)[0]
+    review = await client.get(f"/book?practitioner_id={b.practitioner_id}&service_id={b.service_id}&slot={slot}")
+    assert "Registered elsewhere" in review.text and "Hold this time" not in review.text
+
+
+async def test_staff_are_sent_to_the_desk_and_find_is_public(client, factory: Factory, owner_sessionmaker):
+    b = await make_bookable(factory, owner_sessionmaker)
+    await publish(owner_sessionmaker, b, "Dr. Findable Person")
+    page = await client.get("/find", params={"q": "Findable"})
+    assert page.status_code == 200 and "Dr. Findable Person" in page.text
+    bad = await client.get("/find", params={"max_fee": "lots"})
+    assert bad.status_code == 422 and field_error(bad.text, "max_fee")
+    await web_login(client, b.doctor)
+    assert (await client.get("/my/appointments")).status_code == 403

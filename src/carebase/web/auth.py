@@ -41,6 +41,7 @@ from carebase.identity.tokens import AccessClaims, verify_access_token
 from carebase.settings import get_settings
 
 UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+PATIENT_PATHS = ("/book", "/my/")
 DEVICE_COOKIE_DAYS = 400  # the longest browsers keep a cookie
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "x-csrf-token"
@@ -308,7 +309,9 @@ class WebRoute(APIRoute):
                 if request.headers.get("hx-request"):
                     response = Response(status_code=204, headers={"HX-Redirect": "/login"})
                 else:
-                    response = RedirectResponse(f"/login?next={quote(safe_next(target), safe='/')}", 303)
+                    # Patients' pages send them to the code sign-in, staff pages to the password one.
+                    login = "/patient-login" if request.url.path.startswith(PATIENT_PATHS) else "/login"
+                    response = RedirectResponse(f"{login}?next={quote(safe_next(target), safe='/')}", 303)
             except MfaEnrolmentRequired:
                 response = RedirectResponse("/account/mfa", 303)
             except PermissionDenied as exc:

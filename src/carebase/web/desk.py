@@ -164,8 +164,10 @@ async def reschedule(request: Request, appointment_id: str, ctx: Booker) -> Resp
 
 
 async def _book_context(session: AsyncSession, principal: Principal, params: dict[str, str]) -> dict[str, Any]:
-    context: dict[str, Any] = {"q": params.get("q", "")[:100], "found": None, "patient": None, "grid": None,
-                               "values": params, "sources": SOURCES, "service_options": [], "doctor_options": []}  # fmt: skip
+    context: dict[str, Any] = {
+        "q": params.get("q", "")[:100], "found": None, "patient": None, "grid": None, "values": params,
+        "sources": SOURCES, "service_options": [], "doctor_options": [],
+    }  # fmt: skip
     if params.get("patient_id"):
         try:
             context["patient"] = await patients.get(session, principal, uuid.UUID(params["patient_id"]))

@@ -12,7 +12,7 @@ from carebase.core.context import client_ip_var, user_agent_var
 from carebase.core.errors import CarebaseError, RateLimited
 from carebase.core.uow import unit_of_work
 from carebase.identity import otp
-from carebase.web.auth import WebRoute, db_of, limiter_of, optional_principal
+from carebase.web.auth import WebRoute, db_of, limiter_of, optional_principal, safe_next
 from carebase.web.forms import errors_from_service, keep, read_form
 from carebase.web.login import finish
 from carebase.web.templating import render
@@ -27,28 +27,29 @@ def _wait(exc: RateLimited) -> str:
 
 
 @router.get("/patient-login")
-async def start_page(request: Request) -> Response:
+async def start_page(request: Request, next: str | None = None) -> Response:
     if await optional_principal(request) is not None:
-        return RedirectResponse("/", 303)
-    return render(request, "auth/patient_start.html")
+        return RedirectResponse(safe_next(next), 303)
+    return render(request, "auth/patient_start.html", {"next": safe_next(next, "")})
 
 
 @router.post("/patient-login")
 async def request_code(request: Request) -> Response:
     form = await read_form(request)
     destination = form.get("destination", "")
+    then = safe_next(form.get("next"), "")
     if not destination:
         errors = {"destination": "Enter your mobile number or email address."}
-        return render(request, "auth/patient_start.html", {"errors": errors}, status=422)
+        return render(request, "auth/patient_start.html", {"errors": errors, "next": then}, status=422)
     try:
         kind, _ = otp.normalise_destination(destination)
         async with unit_of_work(db_of(request)) as session:
             await otp.request_login_code(session, limiter_of(request), destination=destination, ip=client_ip_var.get())
     except RateLimited as exc:
-        return render(request, START, {"values": keep(form), "errors": {"destination": _wait(exc)}}, 429)
+        return render(request, START, {"values": keep(form), "errors": {"destination": _wait(exc)}, "next": then}, 429)
     except CarebaseError as exc:
-        return render(request, START, {"values": keep(form), "errors": errors_from_service(exc)}, 422)
-    return render(request, "auth/patient_code.html", {"destination": destination, "kind": kind})
+        return render(request, START, {"values": keep(form), "errors": errors_from_service(exc), "next": then}, 422)
+    return render(request, "auth/patient_code.html", {"destination": destination, "kind": kind, "next": then})
 
 
 @router.post("/patient-login/code")
@@ -60,7 +61,8 @@ async def verify_code(request: Request) -> Response:
         kind, _ = otp.normalise_destination(destination)
     except CarebaseError:
         return RedirectResponse("/patient-login", 303)
-    context = {"destination": destination, "kind": kind}
+    then = safe_next(form.get("next"), "")
+    context = {"destination": destination, "kind": kind, "next": then}
     if not (len(code) == 6 and code.isdigit()):
         return render(request, CODE, context | {"errors": {"code": "Enter the 6 digits we sent you."}}, 422)
     try:
@@ -73,4 +75,4 @@ async def verify_code(request: Request) -> Response:
         return render(request, "auth/patient_code.html", context | {"errors": {"code": _wait(exc)}}, 429)
     except CarebaseError as exc:
         return render(request, "auth/patient_code.html", context | {"errors": {"code": exc.detail}}, 401)
-    return finish(request, outcome, "/")
+    return finish(request, outcome, then or "/")

@@ -8,7 +8,9 @@ from carebase.web import (
     admin_org,
     admin_staff,
     audit_viewer,
+    book,
     desk,
+    find,
     home,
     login,
     patient_login,
@@ -18,5 +20,5 @@ from carebase.web import (
 
 router = APIRouter(include_in_schema=False)
 for module in (login, patient_login, home, account, patients, admin_staff, admin_devices, admin_org, audit_viewer,
-               platform, desk):  # fmt: skip
+               platform, desk, find, book):  # fmt: skip
     router.include_router(module.router, include_in_schema=False)

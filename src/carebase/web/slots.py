@@ -79,7 +79,7 @@ def day_bounds(day: date, tz: str, days: int = 1) -> tuple[datetime, datetime]:
 
 
 def slot_value(starts_at: datetime, location_id: uuid.UUID) -> str:
-    return f"{starts_at.astimezone(UTC).isoformat()}|{location_id}"
+    return f"{starts_at.astimezone(UTC):%Y-%m-%dT%H:%M:%SZ}|{location_id}"  # no "+": it survives a query string
 
 
 def parse_slot(value: str) -> tuple[datetime, uuid.UUID] | None:

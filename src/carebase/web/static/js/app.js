@@ -35,3 +35,37 @@
     }
   });
 })();
+/* Hold countdowns: [data-countdown] holds an ISO instant; shows m:ss left, then the expired text. */
+(function () {
+  "use strict";
+  document.querySelectorAll("[data-countdown]").forEach(function (el) {
+    var end = Date.parse(el.getAttribute("data-countdown"));
+    if (isNaN(end)) { return; }
+    function tick() {
+      var left = Math.max(0, Math.round((end - Date.now()) / 1000));
+      if (left === 0) {
+        el.textContent = el.getAttribute("data-expired-text") || "Expired";
+        var form = el.closest("main") && el.closest("main").querySelector("form[action$='/confirm'] button");
+        if (form) { form.disabled = true; }
+        return;
+      }
+      el.textContent = Math.floor(left / 60) + ":" + String(left % 60).padStart(2, "0");
+      window.setTimeout(tick, 1000);
+    }
+    tick();
+  });
+  /* "Use my location" on the search page: fills lat/lon and searches. */
+  document.addEventListener("click", function (event) {
+    var btn = event.target.closest && event.target.closest("[data-near-me]");
+    if (!btn || !navigator.geolocation) { return; }
+    var form = btn.form;
+    btn.textContent = "Locating…";
+    navigator.geolocation.getCurrentPosition(function (pos) {
+      form.querySelector("[data-near=lat]").value = pos.coords.latitude.toFixed(4);
+      form.querySelector("[data-near=lon]").value = pos.coords.longitude.toFixed(4);
+      var city = form.querySelector("[name=city]");
+      if (city) { city.value = ""; }
+      form.requestSubmit();
+    }, function () { btn.textContent = "Location not available"; });
+  });
+})();
