@@ -38,6 +38,7 @@ class Spec:
     method: str = "GET"
     headers: dict[str, str] = field(default_factory=dict)
     bodies: list[str] = field(default_factory=list)  # rotated per request; empty: no body
+    paths: list[str] = field(default_factory=list)  # rotated per request (with query strings); empty: path
     concurrency: int = 32
     duration: float = 10.0
     warmup: float = 2.0
@@ -129,8 +130,11 @@ def percentile(sorted_values: list[float], pct: float) -> float:
 
 
 def _request_bytes(spec: Spec) -> list[bytes]:
-    head = f"{spec.method} {spec.path} HTTP/1.1\r\nHost: {spec.host}:{spec.port}\r\nUser-Agent: carebase-bench\r\n"
-    head += "Accept: application/json\r\n" + "".join(f"{k}: {v}\r\n" for k, v in spec.headers.items())
+    rest = f" HTTP/1.1\r\nHost: {spec.host}:{spec.port}\r\nUser-Agent: carebase-bench\r\n"
+    rest += "Accept: application/json\r\n" + "".join(f"{k}: {v}\r\n" for k, v in spec.headers.items())
+    if spec.paths:
+        return [f"{spec.method} {path}{rest}\r\n".encode() for path in spec.paths]
+    head = f"{spec.method} {spec.path}{rest}"
     if not spec.bodies:
         return [(head + "\r\n").encode()]
     out = []
@@ -294,8 +298,14 @@ _LUA = """
 wrk.method = {method}
 {headers}
 local bodies = {{{bodies}}}
+local paths = {{{paths}}}
 local n = 0
-if #bodies > 0 then
+if #paths > 0 then
+  request = function()
+    n = n + 1
+    return wrk.format(nil, paths[(n % #paths) + 1])
+  end
+elseif #bodies > 0 then
   request = function()
     n = n + 1
     return wrk.format(nil, nil, nil, bodies[(n % #bodies) + 1])
@@ -355,7 +365,10 @@ def run_wrk(spec: Spec) -> Result:
     headers += "\nwrk.headers['User-Agent'] = 'carebase-bench'\nwrk.headers['Accept'] = 'application/json'"
     if spec.bodies:
         headers += "\nwrk.headers['Content-Type'] = 'application/json'"
-    lua = _LUA.format(method=_lua_str(spec.method), headers=headers, bodies=", ".join(map(_lua_str, spec.bodies)))
+    lua = _LUA.format(
+        method=_lua_str(spec.method), headers=headers, bodies=", ".join(map(_lua_str, spec.bodies)),
+        paths=", ".join(map(_lua_str, spec.paths)),
+    )
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as fh:
         fh.write(lua)
         script = fh.name

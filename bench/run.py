@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import loadgen
+from bench import search as search_bench
 from bench.servers import (
     HOST,
     REPO,
@@ -489,6 +490,7 @@ def table(report: dict[str, Any]) -> str:
                 f" {t['machine_busy_pct'] or 0:7.0f}%"
                 f"  {t['errors'] or 0}"
             )
+    lines += search_bench.table_lines(report)
     return "\n".join(lines)
 
 
@@ -497,7 +499,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         prog="python -m bench.run", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     p.add_argument(
-        "--only", action="append", choices=["startup", "me", "login"], help="run only these (repeatable); default: all"
+        "--only", action="append", choices=["startup", "me", "login", "search"], help="run only these (repeatable); default: all"
     )
     p.add_argument("--duration", type=float, default=10.0, help="measured seconds per load run (default 10)")
     p.add_argument("--warmup", type=float, default=2.0, help="warm-up seconds before each load run (default 2)")
@@ -558,6 +560,11 @@ def main(argv: list[str] | None = None) -> int:
                 report["me"] = bench_me(args, server, db)
             if "login" in only:
                 report["login"] = bench_login(args, server)
+    if "search" in only:  # bench/search.py: generated listings on its own throwaway database
+        log("search: our server on a throwaway database")
+        with carebase_stack(args) as (server, db):
+            report["conditions"]["database"] = db.kind
+            report["search"] = search_bench.bench_search(args, server, db)
     report["conditions"]["loadavg_at_end"] = os.getloadavg()
     log("")
     log(table(report))

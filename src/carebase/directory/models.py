@@ -97,6 +97,7 @@ class Listing(Base):
         Index("ix_directory_listings_specialties", "specialty_codes", postgresql_using="gin"),
         Index("ix_directory_listings_geo", "latitude", "longitude"),
         Index("ix_directory_listings_next_free", "next_free_at"),
+        Index("ix_directory_listings_city", text("lower(city)")),
     )  # fmt: skip
 
     practitioner_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
