@@ -217,3 +217,69 @@ async def test_staff_are_sent_to_the_desk_and_find_is_public(client, factory: Fa
     assert bad.status_code == 422 and field_error(bad.text, "max_fee")
     await web_login(client, b.doctor)
     assert (await client.get("/my/appointments")).status_code == 403
+
+
+# --- doctor ------------------------------------------------------------------------------------------
+
+
+async def test_doctor_edits_the_weekly_template_with_inline_errors(client, factory: Factory, owner_sessionmaker):
+    b = await make_bookable(factory, owner_sessionmaker, weekdays=range(0, 1))  # Mondays 09:00-13:00
+    await web_login(client, b.doctor)
+    home = await client.get("/")
+    assert 'href="/schedule"' in home.text and 'href="/desk"' not in home.text
+    page = await client.get("/schedule")
+    assert page.status_code == 200 and "09:00–13:00" in page.text
+    base = {"location_id": str(b.location_id), "weekday": "0", "slot_minutes": "15", "valid_from": "2026-01-01",
+            "valid_until": "", "csrf_token": _tok(client)}  # fmt: skip
+    backwards = await client.post("/schedule/templates", data=base | {"start_time": "14:00", "end_time": "13:00"})
+    assert backwards.status_code == 422 and field_error(backwards.text, "end_time")
+    assert 'value="14:00"' in backwards.text  # what was typed stays
+    overlap = await client.post("/schedule/templates", data=base | {"start_time": "12:00", "end_time": "15:00"})
+    assert overlap.status_code == 409 and "overlaps with the Mondays 09:00-13:00" in overlap.text
+    assert "row--clash" in overlap.text
+    ok = await client.post("/schedule/templates", data=base | {"start_time": "14:00", "end_time": "17:00"})
+    assert ok.status_code == 303
+    assert "14:00–17:00" in (await client.get("/schedule")).text
+
+    tz = {"timezone": "Asia/Kolkata", "csrf_token": _tok(client)}
+    off = await client.post("/schedule/time-off", data=tz | {"starts_at": "2030-05-02T10:00", "ends_at": "2030-05-01T10:00"})
+    assert off.status_code == 422 and field_error(off.text, "ends_at")
+    off = await client.post("/schedule/time-off", data=tz | {"starts_at": "2030-05-01T10:00",
+                                                             "ends_at": "2030-05-03T18:00", "reason": "Conference"})
+    assert off.status_code == 303
+    assert "Conference" in (await client.get("/schedule")).text
+
+
+async def test_doctor_approves_a_request_and_sees_the_day(client, factory: Factory, owner_sessionmaker, mailbox):
+    b = await make_bookable(factory, owner_sessionmaker, start=time(0, 0), end=time(23, 45), approves_bookings=True)
+    await publish(owner_sessionmaker, b)
+    user, patient_id = await patient_user(factory, b.tenant, given="Kiran", family="Das")
+    await web_patient_login(client, mailbox, user)
+    slot = _slots((await client.get(f"/doctors/{b.practitioner_id}")).text)[0]
+    held = await client.post("/book/hold", data={
+        "practitioner_id": str(b.practitioner_id), "service_id": str(b.service_id), "slot": slot,
+        "patient_id": str(patient_id), "reason": "Knee pain", "csrf_token": _tok(client)})  # fmt: skip
+    aid = held.headers["location"].rsplit("/", 1)[1]
+    await client.post(f"/book/{aid}/confirm", data={"csrf_token": _tok(client)})
+    assert "Request sent" in (await client.get(f"/book/{aid}/done")).text
+    client.cookies.clear()
+    await web_login(client, b.doctor)
+    page = await client.get("/schedule")
+    assert "Booking requests" in page.text and "Knee pain" in page.text
+    ok = await client.post(f"/schedule/requests/{aid}/approve", data={"csrf_token": _tok(client)})
+    assert ok.status_code == 303
+    assert "Knee pain" not in (await client.get("/schedule")).text
+    local = datetime.fromisoformat(slot.split("|")[0]).astimezone(ZoneInfo("Asia/Kolkata"))
+    day = await client.get("/schedule/day", params={"date": local.date().isoformat()})
+    assert "Kiran Das" in day.text and "Confirmed" in day.text
+    week = await client.get("/schedule/week", params={"date": local.date().isoformat()})
+    assert week.status_code == 200 and "Kiran Das" in week.text
+
+
+async def test_receptionist_cannot_edit_schedules(client, factory: Factory, owner_sessionmaker):
+    b = await make_bookable(factory, owner_sessionmaker)
+    desk = await factory.user(b.tenant, "receptionist")
+    await web_login(client, desk)
+    assert (await client.get("/schedule")).status_code == 403
+    refused = await client.post("/schedule/templates", data={"csrf_token": _tok(client)})
+    assert refused.status_code == 403

@@ -16,9 +16,10 @@ from carebase.web import (
     patient_login,
     patients,
     platform,
+    schedule,
 )
 
 router = APIRouter(include_in_schema=False)
 for module in (login, patient_login, home, account, patients, admin_staff, admin_devices, admin_org, audit_viewer,
-               platform, desk, find, book):  # fmt: skip
+               platform, desk, find, book, schedule):  # fmt: skip
     router.include_router(module.router, include_in_schema=False)
