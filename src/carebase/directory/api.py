@@ -69,7 +69,7 @@ JSON = "application/json"
 # --- public ---------------------------------------------------------------------------------------
 
 
-def _filters(
+async def _filters(  # async: a sync dependency would cost a thread hop per request
     specialty: Annotated[str | None, Query(max_length=60, description="A specialty code")] = None,
     q: Annotated[str | None, Query(min_length=2, max_length=100, description="Name, specialty or condition")] = None,
     lat: Annotated[float | None, Query(ge=-90, le=90)] = None,
