@@ -242,7 +242,8 @@ async def test_doctor_edits_the_weekly_template_with_inline_errors(client, facto
     assert "14:00–17:00" in (await client.get("/schedule")).text
 
     tz = {"timezone": "Asia/Kolkata", "csrf_token": _tok(client)}
-    off = await client.post("/schedule/time-off", data=tz | {"starts_at": "2030-05-02T10:00", "ends_at": "2030-05-01T10:00"})
+    backwards_off = {"starts_at": "2030-05-02T10:00", "ends_at": "2030-05-01T10:00"}
+    off = await client.post("/schedule/time-off", data=tz | backwards_off)
     assert off.status_code == 422 and field_error(off.text, "ends_at")
     off = await client.post("/schedule/time-off", data=tz | {"starts_at": "2030-05-01T10:00",
                                                              "ends_at": "2030-05-03T18:00", "reason": "Conference"})
