@@ -69,3 +69,16 @@
     }, function () { btn.textContent = "Location not available"; });
   });
 })();
+/* Slot picker on a phone: one day open at a time (the first with free times); all open on a desk. */
+(function () {
+  "use strict";
+  if (!window.matchMedia || !window.matchMedia("(max-width: 899px)").matches) { return; }
+  document.querySelectorAll("[data-slot-picker]").forEach(function (picker) {
+    var opened = false;
+    picker.querySelectorAll("details.slot-day").forEach(function (day) {
+      var keep = !opened && !day.classList.contains("slot-day--empty");
+      day.open = keep;
+      opened = opened || keep;
+    });
+  });
+})();
