@@ -73,6 +73,7 @@
 (function () {
   "use strict";
   if (!window.matchMedia || !window.matchMedia("(max-width: 899px)").matches) { return; }
+  document.querySelectorAll("details[data-close-on-phone]").forEach(function (el) { el.open = false; });
   document.querySelectorAll("[data-slot-picker]").forEach(function (picker) {
     var opened = false;
     picker.querySelectorAll("details.slot-day").forEach(function (day) {
