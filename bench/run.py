@@ -499,7 +499,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         prog="python -m bench.run", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     p.add_argument(
-        "--only", action="append", choices=["startup", "me", "login", "search"], help="run only these (repeatable); default: all"
+        "--only",
+        action="append",
+        choices=["startup", "me", "login", "search"],
+        help="run only these (repeatable); default: all",
     )
     p.add_argument("--duration", type=float, default=10.0, help="measured seconds per load run (default 10)")
     p.add_argument("--warmup", type=float, default=2.0, help="warm-up seconds before each load run (default 2)")
