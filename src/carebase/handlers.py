@@ -1,5 +1,6 @@
 """Imports every module that registers outbox handlers or periodic tasks, so a worker knows them all."""
 
+from carebase.directory import listings
 from carebase.scheduling import booking, listing_refresh, waitlist
 
-__all__ = ["booking", "listing_refresh", "waitlist"]
+__all__ = ["booking", "listing_refresh", "listings", "waitlist"]

@@ -16,12 +16,15 @@ Runs in the tenant's context: row-level security limits the source tables to tha
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
+import asyncpg
 from sqlalchemy import bindparam, text
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.types import Uuid
 
+from carebase.core.worker import handler
 from carebase.directory.cache import invalidate_after_commit
 
 _REBUILD = text(
@@ -128,3 +131,19 @@ async def rebuild_tenant_listings(session: AsyncSession, tenant_id: uuid.UUID) -
     listed, _ = await _rebuild(session, ids)
     invalidate_after_commit(session, tenant_id)
     return listed
+
+
+_REBUILD_SQL = str(_REBUILD).replace(":ids", "$1::uuid[]")
+
+
+async def rebuild_for_membership(conn: asyncpg.Connection, membership_id: uuid.UUID) -> None:
+    """Worker side: rebuild the listings of the practitioner tied to a membership whose role or
+    status changed (a deactivated doctor leaves the marketplace). Cached answers age out (TTL)."""
+    ids = [r["id"] for r in await conn.fetch("SELECT id FROM practitioners WHERE membership_id = $1", membership_id)]
+    if ids:
+        await conn.execute(_REBUILD_SQL, ids)
+
+
+@handler("membership.updated")
+async def _on_membership_updated(conn: asyncpg.Connection, event: dict[str, Any]) -> None:
+    await rebuild_for_membership(conn, uuid.UUID(event["payload"]["membership_id"]))

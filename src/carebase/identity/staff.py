@@ -140,6 +140,11 @@ async def update(session: AsyncSession, principal: Principal, membership_id: uui
         if value is None and key in ("role", "status"):
             raise ValidationFailed.field(key, "This field cannot be empty.")
         setattr(membership, key, value)
+    if "status" in changes or "role" in changes:
+        await emit(
+            session, principal.tenant_id, "membership.updated",
+            {"membership_id": str(membership.id), "role": membership.role, "status": membership.status},
+        )  # fmt: skip
     if changes.get("status") == "deactivated" or "role" in changes:
         await revoke_all_for_user(session, membership.user_id, "membership_changed", tenant_id=membership.tenant_id)
     user = await session.get(User, membership.user_id)
