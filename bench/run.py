@@ -29,7 +29,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import loadgen
+from bench import booking, loadgen
 from bench import search as search_bench
 from bench.servers import (
     HOST,
@@ -490,6 +490,7 @@ def table(report: dict[str, Any]) -> str:
                 f" {t['machine_busy_pct'] or 0:7.0f}%"
                 f"  {t['errors'] or 0}"
             )
+    lines += booking.table_lines(report)
     lines += search_bench.table_lines(report)
     return "\n".join(lines)
 
@@ -501,8 +502,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--only",
         action="append",
-        choices=["startup", "me", "login", "search"],
-        help="run only these (repeatable); default: all",
+        choices=["startup", "me", "login", "availability", "booking", "search"],
+        help="run only these (repeatable); default: startup, me, login",
     )
     p.add_argument("--duration", type=float, default=10.0, help="measured seconds per load run (default 10)")
     p.add_argument("--warmup", type=float, default=2.0, help="warm-up seconds before each load run (default 2)")
@@ -536,6 +537,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--profile", action="store_true", help="also sample our server with py-spy under /me load")
     p.add_argument("--no-save", action="store_true", help="do not write bench/results/<timestamp>.json")
+    booking.add_arguments(p)
     return p.parse_args(argv)
 
 
@@ -563,6 +565,12 @@ def main(argv: list[str] | None = None) -> int:
                 report["me"] = bench_me(args, server, db)
             if "login" in only:
                 report["login"] = bench_login(args, server)
+    for section, bench_fn in (("availability", booking.bench_availability), ("booking", booking.bench_booking)):
+        if section in only:  # bench/booking.py: its own throwaway database and server
+            log(f"{section}: our server on a throwaway database")
+            with carebase_stack(args) as (server, db):
+                report["conditions"]["database"] = db.kind
+                report[section] = bench_fn(args, server, db)
     if "search" in only:  # bench/search.py: generated listings on its own throwaway database
         log("search: our server on a throwaway database")
         with carebase_stack(args) as (server, db):
