@@ -9,7 +9,7 @@ import uuid
 from datetime import date
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query, Request, Response
 from sqlalchemy import text
 
 from carebase.core.clock import utcnow
@@ -17,7 +17,7 @@ from carebase.core.db import set_context
 from carebase.core.errors import NotFound
 from carebase.core.uow import unit_of_work
 from carebase.identity.deps import get_db
-from carebase.scheduling.api_booking import availability_read
+from carebase.scheduling.api_booking import availability_response
 from carebase.scheduling.availability import availability
 from carebase.scheduling.schemas_booking import AvailabilityRead
 
@@ -31,7 +31,7 @@ async def public_availability(
     service_id: uuid.UUID,
     start: Annotated[date | None, Query(alias="from", description="First local date (default today)")] = None,
     days: Annotated[int, Query(ge=1, le=14)] = 7,
-) -> AvailabilityRead:
+) -> Response:
     async with unit_of_work(get_db(request)) as session:
         await session.execute(text("SET TRANSACTION READ ONLY"))
         tenant_id = (
@@ -47,4 +47,4 @@ async def public_availability(
             session, practitioner_id=practitioner_id, service_id=service_id, first_day=start or utcnow().date(),
             days=days,
         )  # fmt: skip
-    return availability_read(result, service_id)
+    return availability_response(result, service_id)

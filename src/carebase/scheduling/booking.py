@@ -157,14 +157,15 @@ async def confirm(session: AsyncSession, principal: Principal, appointment_id: u
     appointment.hold_expires_at = None
     appointment.version += 1
     await session.flush()
+    await emit(session, principal.tenant_id, "appointment.booked", event_payload(appointment))
+    if appointment.status == "confirmed":
+        await emit(session, principal.tenant_id, "appointment.confirmed", event_payload(appointment))
+    # The audit append takes the tenant's chain lock until commit: do it last.
     await audit.record(
         session, principal.tenant_id, "scheduling.appointment.booked", actor=_actor(principal),
         target_type="appointment", target_id=appointment.id, patient_id=appointment.patient_id,
         details={"status": appointment.status},
     )  # fmt: skip
-    await emit(session, principal.tenant_id, "appointment.booked", event_payload(appointment))
-    if appointment.status == "confirmed":
-        await emit(session, principal.tenant_id, "appointment.confirmed", event_payload(appointment))
     return appointment
 
 
@@ -279,13 +280,13 @@ async def transition(
     if action == "check_in":
         appointment.checked_in_at = now
     await session.flush()
+    await emit(session, principal.tenant_id, EVENTS[action], event_payload(appointment))
+    if action == "decline":
+        await offer_freed_slot(session, principal, appointment)
     await audit.record(
         session, principal.tenant_id, f"scheduling.appointment.{action}", actor=_actor(principal),
         target_type="appointment", target_id=appointment.id, patient_id=appointment.patient_id,
     )  # fmt: skip
-    await emit(session, principal.tenant_id, EVENTS[action], event_payload(appointment))
-    if action == "decline":
-        await offer_freed_slot(session, principal, appointment)
     return appointment
 
 
@@ -298,3 +299,31 @@ async def release_expired_holds(session: AsyncSession) -> int:
         .values(status="expired")
     )
     return result.rowcount or 0
+
+
+SYSTEM_ACTOR = audit.Actor(None, "system")
+
+
+async def mark_no_shows(session: AsyncSession, tenant_id: uuid.UUID, now: datetime) -> int:
+    """The system's no-show: confirmed appointments of one tenant whose end plus the grace period has
+    passed become ``no_show`` (audited with the system as actor, ``appointment.no_show`` emitted). Run by
+    the worker's schedule on an owner session; safe to run twice (rows are locked and re-checked)."""
+    rows = (
+        await session.execute(
+            select(Appointment)
+            .where(Appointment.tenant_id == tenant_id, Appointment.status == "confirmed",
+                   Appointment.ends_at + NO_SHOW_GRACE <= now)
+            .order_by(Appointment.ends_at)
+            .with_for_update(skip_locked=True)
+        )
+    ).scalars().all()  # fmt: skip
+    for appointment in rows:
+        appointment.status = "no_show"
+        appointment.version += 1
+        await session.flush()
+        await emit(session, tenant_id, EVENTS["no_show"], event_payload(appointment))
+        await audit.record(
+            session, tenant_id, "scheduling.appointment.no_show", actor=SYSTEM_ACTOR, target_type="appointment",
+            target_id=appointment.id, patient_id=appointment.patient_id, details={"automatic": True},
+        )  # fmt: skip
+    return len(rows)

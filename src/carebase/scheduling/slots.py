@@ -10,6 +10,7 @@ repeat) takes its first occurrence. A slot lasts the service's real duration.
 from __future__ import annotations
 
 import uuid
+from bisect import bisect_left
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -55,8 +56,23 @@ def _local_to_utc(day: date, at: time, tz: ZoneInfo) -> datetime | None:
     return instant
 
 
-def _overlaps(start: datetime, end: datetime, busy: Sequence[tuple[datetime, datetime]]) -> bool:
-    return any(start < b_end and b_start < end for b_start, b_end in busy)
+class _Blocked:
+    """Blocked intervals, merged and sorted, so an overlap test is one binary search."""
+
+    def __init__(self, intervals: Iterable[tuple[datetime, datetime]]) -> None:
+        merged: list[list[datetime]] = []
+        for start, end in sorted(intervals):
+            if merged and start <= merged[-1][1]:
+                merged[-1][1] = max(merged[-1][1], end)
+            else:
+                merged.append([start, end])
+        self.starts = [m[0] for m in merged]
+        self.ends = [m[1] for m in merged]
+
+    def overlaps(self, start: datetime, end: datetime) -> bool:
+        # The last interval starting before `end` is the only one that can overlap.
+        i = bisect_left(self.starts, end) - 1
+        return i >= 0 and self.ends[i] > start
 
 
 def compute_slots(
@@ -74,12 +90,12 @@ def compute_slots(
     """Free slots of ``duration_minutes`` between ``first_day`` and ``last_day`` (local dates,
     inclusive), starting no earlier than ``not_before``."""
     duration = timedelta(minutes=duration_minutes)
-    blocked = sorted([*time_off, *busy])
+    blocked = _Blocked([*time_off, *busy])
     found: set[Slot] = set()
 
     def consider(start: datetime, location_id: uuid.UUID) -> None:
         end = start + duration
-        if start >= not_before and not _overlaps(start, end, blocked):
+        if start >= not_before and not blocked.overlaps(start, end):
             found.add(Slot(start, end, location_id))
 
     sessions = list(sessions)
@@ -91,11 +107,19 @@ def compute_slots(
                 continue
             if (day, None) in holidays or (day, s.location_id) in holidays:
                 continue
-            # Step through the session in local wall-clock minutes.
+            # Step through the session in local wall-clock minutes. When the UTC offset is the same
+            # at both ends of the session (every day but a DST change), one offset serves all slots.
             minute = s.start.hour * 60 + s.start.minute
             end_minute = s.end.hour * 60 + s.end.minute
+            first = _local_to_utc(day, s.start, s.tz)
+            last = _local_to_utc(day, s.end, s.tz)
+            steady = first is not None and last is not None and last - first == timedelta(minutes=end_minute - minute)
             while minute + duration_minutes <= end_minute:
-                start = _local_to_utc(day, time(minute // 60, minute % 60), s.tz)
+                if steady:
+                    assert first is not None
+                    start = first + timedelta(minutes=minute - s.start.hour * 60 - s.start.minute)
+                else:
+                    start = _local_to_utc(day, time(minute // 60, minute % 60), s.tz)
                 if start is not None:
                     consider(start, s.location_id)
                 minute += s.slot_minutes
