@@ -32,7 +32,9 @@ from carebase.identity.api_account import router as account_router
 from carebase.identity.api_admin import router as admin_router
 from carebase.identity.api_auth import router as auth_router
 from carebase.notifications import outbound
+from carebase.notifications.api import router as notifications_router
 from carebase.notifications.channels import make_dispatcher
+from carebase.notifications.webhooks import router as webhooks_router
 from carebase.patients.api import router as patients_router
 from carebase.scheduling.api_booking import router as booking_router
 from carebase.scheduling.api_calendars import public_router as calendar_feed_router
@@ -51,7 +53,8 @@ STATIC_DIR = Path(__file__).parent / "web" / "static"
 def api_router() -> APIRouter:
     api = APIRouter(prefix="/api/v1")
     for router in (auth_router, account_router, admin_router, tenancy_router, patients_router, audit_router,
-                   booking_router, public_availability_router, schedules_router, dependents_router, calendars_router):
+                   booking_router, public_availability_router, schedules_router, dependents_router, calendars_router,
+                   notifications_router):
         api.include_router(router)
     api.include_router(directory_public_router)
     api.include_router(directory_router)
@@ -80,6 +83,7 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
         app.state.cache = core_cache.make_cache(settings.redis_url)
         core_cache.install(app.state.cache)
         outbound.set_dispatcher(make_dispatcher(settings))
+        outbound.set_database(app.state.db)
         stop_worker = asyncio.Event()
         worker_task = None
         if own_db and settings.run_worker_in_process:
@@ -111,6 +115,7 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
     app.include_router(api_router())
     app.include_router(ops_router())
     app.include_router(calendar_feed_router)
+    app.include_router(webhooks_router)
 
     from carebase.web.routes import router as web_router
 

@@ -20,6 +20,13 @@ from carebase.identity.models import (
     RefreshToken,
     User,
 )
+from carebase.notifications.models import (
+    Notification,
+    NotificationPreference,
+    NotificationQuietHours,
+    NotificationTemplate,
+    PushSubscription,
+)
 from carebase.patients.models import Patient
 from carebase.scheduling.models import (
     Appointment,
@@ -52,6 +59,11 @@ __all__ = [
     "IdempotencyRecord",
     "Location",
     "Membership",
+    "Notification",
+    "NotificationPreference",
+    "NotificationQuietHours",
+    "NotificationTemplate",
+    "PushSubscription",
     "OneTimeCode",
     "Organization",
     "OutboxEvent",

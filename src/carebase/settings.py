@@ -60,6 +60,45 @@ class SmtpSettings(BaseModel):
     timeout_seconds: float = 10.0
 
 
+class SmsSettings(BaseModel):
+    """SMS over HTTP in the Twilio REST shape. No account sid: the channel is off."""
+
+    base_url: str = "https://api.twilio.com"
+    account_sid: str | None = None
+    auth_token: SecretStr | None = None
+    sender: str | None = None  # E.164 "From" number
+    timeout_seconds: float = 10.0
+
+
+class WhatsAppSettings(BaseModel):
+    """WhatsApp Cloud API shape. No phone number id: the channel is off."""
+
+    base_url: str = "https://graph.facebook.com"
+    api_version: str = "21.0"
+    phone_number_id: str | None = None
+    access_token: SecretStr | None = None
+    app_secret: SecretStr | None = None  # signs status webhooks (X-Hub-Signature-256)
+    verify_token: SecretStr | None = None  # the webhook subscription handshake
+    timeout_seconds: float = 10.0
+
+
+class PushSettings(BaseModel):
+    """Web push (VAPID). No private key: the channel is off."""
+
+    vapid_private_key: SecretStr | None = None  # PEM, P-256
+    vapid_subject: str = "mailto:admin@carebase.local"
+    timeout_seconds: float = 10.0
+
+
+class NotificationSettings(BaseModel):
+    max_attempts: int = Field(6, ge=1, le=20)
+    backoff_base_seconds: float = 30.0
+    backoff_max_seconds: float = 3600.0
+    # Routine messages per recipient and channel, and per tenant and channel ("count/seconds").
+    per_recipient: str = "20/3600"
+    per_tenant_channel: str = "2000/3600"
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="CAREBASE_", env_nested_delimiter="__", extra="ignore", case_sensitive=False
@@ -87,6 +126,10 @@ class Settings(BaseSettings):
     auth: AuthSettings = AuthSettings()
     rate_limits: RateLimitSettings = RateLimitSettings()
     smtp: SmtpSettings = SmtpSettings()
+    sms: SmsSettings = SmsSettings()
+    whatsapp: WhatsAppSettings = WhatsAppSettings()
+    push: PushSettings = PushSettings()
+    notifications: NotificationSettings = NotificationSettings()
 
     @property
     def is_production(self) -> bool:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import uuid
 from html import escape
 
 from carebase.notifications.channels import Message
+from carebase.notifications.templates import render_files
 from carebase.settings import get_settings
 
 
@@ -24,15 +26,13 @@ def _html(heading: str, body: str, action: tuple[str, str] | None = None) -> str
     )
 
 
-def login_code(to: str, code: str, minutes: int) -> Message:
-    text = f"Your Carebase sign-in code is {code}. It expires in {minutes} minutes. Never share it."
+def login_code(to: str, code: str, minutes: int, *, language: str = "en", user_id: uuid.UUID | None = None) -> Message:
+    rendered = render_files("login_code", "email" if "@" in to else "sms", language,
+                            {"tenant_name": "Carebase", "code": code, "minutes": minutes})  # fmt: skip
     return Message(
-        to=to,
-        subject=f"Your Carebase sign-in code: {code}",
-        text=text,
-        html=_html("Your sign-in code", text),
-        category="security",
-    )
+        to=to, subject=rendered.subject, text=rendered.text, html=rendered.html, category="security",
+        template="login_code", user_id=user_id,
+    )  # fmt: skip
 
 
 def password_link(to: str, token: str, minutes: int, *, invitation_to: str | None = None) -> Message:
@@ -51,4 +51,5 @@ def password_link(to: str, token: str, minutes: int, *, invitation_to: str | Non
         text=f"{body}\n\n{url}\n",
         html=_html(subject, body, (label, url)),
         category="security",
+        template="invitation" if invitation_to else "password_link",
     )

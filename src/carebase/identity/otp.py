@@ -86,7 +86,7 @@ async def request_login_code(session: AsyncSession, limiter: RateLimiter, *, des
     )  # fmt: skip
     await session.flush()
     if user is not None:
-        outbound.queue(session, messages.login_code(value, code, minutes))
+        outbound.queue(session, messages.login_code(value, code, minutes, language=user.language, user_id=user.id))
 
 
 async def verify_login_code(

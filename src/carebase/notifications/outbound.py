@@ -1,28 +1,49 @@
-"""Messages queued by a command and sent only after its transaction commits.
+"""Account messages (sign-in codes, password links, invitations): queued by a command, sent only after its
+transaction commits, through the real channels, each with a delivery record.
 
-A service calls ``queue(session, message)``; the unit of work hands the queue to the dispatcher
-after a successful commit, off the request path. (The outbox worker takes this over, with retries,
-in the notifications issue.)"""
+They must arrive within seconds, so they do not wait for the worker: after the commit a task picks the channel
+for the destination (email, else WhatsApp or SMS for a phone number), records a ``notifications`` row (without
+the body: codes and links are secrets and are not stored), sends with a few quick retries and records the
+outcome. Nothing of this runs on the request path, so a known and an unknown destination answer alike. A code
+that still fails is marked ``failed``; the person asks for a new one (a code lives 10 minutes, the worker's
+backoff would outlive it)."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from carebase.core.clock import utcnow
+from carebase.core.db import Database
 from carebase.core.uow import after_commit
-from carebase.notifications.channels import Dispatcher, Message
+from carebase.notifications.channels import ConsoleChannel, DeliveryError, Dispatcher, Message, is_phone
+from carebase.notifications.models import Notification
+from carebase.settings import get_settings
+from carebase.tenancy.models import PLATFORM_TENANT_ID
 
 log = logging.getLogger("carebase.notifications")
 
+RETRY_DELAYS = (0.5, 2.0)  # seconds between the quick attempts
+
 _dispatcher: Dispatcher | None = None
+_sessions: async_sessionmaker[AsyncSession] | None = None
 _pending: set[asyncio.Task[None]] = set()
 
 
 def set_dispatcher(dispatcher: Dispatcher | None) -> None:
+    """Kept for callers of the first version; the console channel (development) still goes through it."""
     global _dispatcher
     _dispatcher = dispatcher
+
+
+def set_database(db: Database | None) -> None:
+    """Delivery records are written with the owner engine (a code's tenant is not known to the request)."""
+    global _sessions
+    _sessions = async_sessionmaker(db.owner_engine, expire_on_commit=False) if db else None
 
 
 def queue(session: AsyncSession, message: Message) -> None:
@@ -34,17 +55,80 @@ def queue(session: AsyncSession, message: Message) -> None:
 
 
 def _send_later(messages: list[Message]) -> None:
-    if not messages or _dispatcher is None:
+    if not messages:
         return
-    dispatcher = _dispatcher
 
     async def _send() -> None:
         for message in messages:
-            await dispatcher.send(message)
+            try:
+                await deliver_now(message)
+            except Exception:
+                log.exception("account message delivery crashed", extra={"category": message.category})
 
     task = asyncio.get_running_loop().create_task(_send())
     _pending.add(task)
     task.add_done_callback(_pending.discard)
+
+
+async def _tenant_of(session: AsyncSession, user_id: uuid.UUID | None) -> uuid.UUID:
+    from carebase.identity.models import Membership
+
+    if user_id is None:
+        return PLATFORM_TENANT_ID
+    tenant = await session.scalar(
+        select(Membership.tenant_id).where(Membership.user_id == user_id, Membership.status.in_(("active", "invited")))
+        .order_by(Membership.created_at).limit(1)
+    )  # fmt: skip
+    return tenant or PLATFORM_TENANT_ID
+
+
+async def deliver_now(message: Message) -> str:
+    """Send one account message now, with quick retries; returns the final status."""
+    from carebase.notifications.service import channels
+
+    settings = get_settings()
+    if "console" in settings.otp_channels and not settings.is_production:
+        await ConsoleChannel().send(message)
+    name = "email" if "@" in message.to else channels().for_phone() if is_phone(message.to) else None
+    channel = channels().get(name) if name else None
+    if name == "email" and "email" not in settings.otp_channels:
+        channel = None
+    record: Notification | None = None
+    if _sessions is not None and name is not None:
+        async with _sessions() as s, s.begin():
+            record = Notification(
+                tenant_id=message.tenant_id or await _tenant_of(s, message.user_id), user_id=message.user_id,
+                channel=name, category="security", template=message.template, destination=message.to,
+                subject=None, body=None, status="queued", next_attempt_at=None,
+            )  # fmt: skip
+            s.add(record)
+    if channel is None:
+        return await _finish(record, "failed", None, f"{name or 'no channel'} is not configured", 0)
+    error = ""
+    for attempt, delay in enumerate((0.0, *RETRY_DELAYS), start=1):
+        if delay:
+            await asyncio.sleep(delay)
+        try:
+            provider_id = await channel.send(message)
+        except DeliveryError as exc:
+            error = exc.reason
+            if exc.permanent:
+                return await _finish(record, "failed", None, error, attempt)
+            continue
+        return await _finish(record, "sent", provider_id, None, attempt)
+    log.warning("account message not delivered", extra={"channel": name, "template": message.template})
+    return await _finish(record, "failed", None, error, len(RETRY_DELAYS) + 1)
+
+
+async def _finish(record: Notification | None, status: str, provider_id: str | None, error: str | None,
+                  attempts: int) -> str:  # fmt: skip
+    if record is not None and _sessions is not None:
+        async with _sessions() as s, s.begin():
+            row = await s.get_one(Notification, record.id)
+            row.status, row.provider_id, row.error, row.attempts = status, provider_id, error, attempts
+            if status == "sent":
+                row.sent_at = utcnow()
+    return status
 
 
 async def drain() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import asdict
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
@@ -52,19 +53,13 @@ async def update_tenant(tenant_id: uuid.UUID, body: TenantUpdate, ctx: TenantsAd
 @router.get("/organization/policy", response_model=PolicyRead)
 async def read_policy(ctx: OrgAdmin) -> PolicyRead:
     p = await service.tenant_policy(ctx.session, ctx.principal.tenant_id)
-    return PolicyRead(
-        device_approval_required=p.device_approval_required, cancellation_cutoff_hours=p.cancellation_cutoff_hours,
-        marketplace=p.marketplace,
-    )
+    return PolicyRead(**asdict(p))
 
 
 @router.patch("/organization/policy", response_model=PolicyRead)
 async def update_policy(body: PolicyUpdate, ctx: OrgAdmin) -> PolicyRead:
     p = await service.update_policy(ctx.session, ctx.principal, body)
-    return PolicyRead(
-        device_approval_required=p.device_approval_required, cancellation_cutoff_hours=p.cancellation_cutoff_hours,
-        marketplace=p.marketplace,
-    )
+    return PolicyRead(**asdict(p))
 
 
 @router.get("/locations", response_model=list[LocationRead])

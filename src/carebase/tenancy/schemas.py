@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import datetime, time
 from typing import Literal
 from zoneinfo import ZoneInfo, available_timezones
 
@@ -57,12 +57,19 @@ class PolicyUpdate(WriteModel):
     device_approval_required: bool | None = None
     cancellation_cutoff_hours: int | None = Field(None, ge=0, le=168)
     marketplace: bool | None = None
+    # Quiet hours in the organisation's timezone: routine messages wait until they end.
+    quiet_hours_enabled: bool | None = None
+    quiet_hours_start: time | None = None
+    quiet_hours_end: time | None = None
 
 
 class PolicyRead(BaseModel):
     device_approval_required: bool
     cancellation_cutoff_hours: int
     marketplace: bool = False
+    quiet_hours_enabled: bool = False
+    quiet_hours_start: time = time(21, 0)
+    quiet_hours_end: time = time(8, 0)
 
 
 class LocationCreate(WriteModel):

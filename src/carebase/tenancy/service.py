@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import time
 from typing import Any
 
 from sqlalchemy import select
@@ -24,6 +25,9 @@ DEFAULT_POLICY: dict[str, Any] = {
     "cancellation_cutoff_hours": 2,
     # Publish the organisation's practitioners to the public marketplace search.
     "marketplace": False,
+    "quiet_hours_enabled": False,
+    "quiet_hours_start": "21:00",
+    "quiet_hours_end": "08:00",
 }
 
 
@@ -32,6 +36,9 @@ class TenantPolicy:
     device_approval_required: bool
     cancellation_cutoff_hours: int
     marketplace: bool = False
+    quiet_hours_enabled: bool = False
+    quiet_hours_start: time = time(21, 0)
+    quiet_hours_end: time = time(8, 0)
 
 
 def _actor(principal: Principal) -> audit.Actor:
@@ -45,6 +52,9 @@ async def tenant_policy(session: AsyncSession, tenant_id: uuid.UUID) -> TenantPo
         device_approval_required=bool(values["device_approval_required"]),
         cancellation_cutoff_hours=int(values["cancellation_cutoff_hours"]),
         marketplace=bool(values["marketplace"]),
+        quiet_hours_enabled=bool(values["quiet_hours_enabled"]),
+        quiet_hours_start=time.fromisoformat(values["quiet_hours_start"]),
+        quiet_hours_end=time.fromisoformat(values["quiet_hours_end"]),
     )
 
 
@@ -53,7 +63,7 @@ async def update_policy(
 ) -> TenantPolicy:
     org = await session.get(Organization, principal.tenant_id)
     assert org is not None
-    changes = data.model_dump(exclude_none=True)
+    changes = data.model_dump(exclude_none=True, mode="json")
     org.settings = {**(org.settings or {}), **changes}
     if "marketplace" in changes:
         await rebuild_tenant_listings(session, principal.tenant_id)
