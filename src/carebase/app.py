@@ -31,6 +31,7 @@ from carebase.directory.api import router as directory_router
 from carebase.identity.api_account import router as account_router
 from carebase.identity.api_admin import router as admin_router
 from carebase.identity.api_auth import router as auth_router
+from carebase.jobs.api import router as jobs_router
 from carebase.notifications import outbound
 from carebase.notifications.api import router as notifications_router
 from carebase.notifications.channels import make_dispatcher
@@ -58,6 +59,7 @@ def api_router() -> APIRouter:
         api.include_router(router)
     api.include_router(directory_public_router)
     api.include_router(directory_router)
+    api.include_router(jobs_router)
     return api
 
 

@@ -104,7 +104,18 @@ def worker() -> None:
     settings = get_settings()
     configure_logging(settings.log_level)
     url = _owner_url()
-    asyncio.run(run_worker(url))
+
+    async def main() -> None:
+        # SIGTERM / Ctrl-C: finish the event in hand, hand the rest of the batch back, exit.
+        import signal
+
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await run_worker(url, stop)
+
+    asyncio.run(main())
 
 
 @migrate_app.command("upgrade")

@@ -1,6 +1,7 @@
 """Imports every module that registers outbox handlers or periodic tasks, so a worker knows them all."""
 
 from carebase.directory import listings
+from carebase.jobs import exports, scheduled  # noqa: F401  (export job, cron schedule)
 from carebase.notifications import handlers as notification_handlers
 from carebase.scheduling import booking, listing_refresh, waitlist
 

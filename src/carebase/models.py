@@ -3,6 +3,7 @@
 from carebase.audit.models import AuditEvent, AuditHead
 from carebase.core.idempotency_models import IdempotencyRecord
 from carebase.core.outbox import OutboxEvent
+from carebase.core.worker.models import OutboxDelivery
 from carebase.directory.models import (
     Listing,
     Practitioner,
@@ -20,6 +21,7 @@ from carebase.identity.models import (
     RefreshToken,
     User,
 )
+from carebase.jobs.models import Job
 from carebase.notifications.models import (
     Notification,
     NotificationPreference,
@@ -66,7 +68,9 @@ __all__ = [
     "PushSubscription",
     "OneTimeCode",
     "Organization",
+    "OutboxDelivery",
     "OutboxEvent",
+    "Job",
     "Patient",
     "RecoveryCode",
     "RefreshToken",

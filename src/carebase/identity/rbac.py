@@ -13,6 +13,7 @@ from carebase.audit import permissions as audit_permissions
 from carebase.directory import permissions as directory_permissions
 from carebase.identity import permissions as identity_permissions
 from carebase.identity.roles import Role
+from carebase.jobs import permissions as jobs_permissions
 from carebase.patients import permissions as patient_permissions
 from carebase.scheduling import permissions as scheduling_permissions
 from carebase.tenancy import permissions as tenancy_permissions
@@ -24,6 +25,7 @@ CONTEXTS: list[tuple[str, ModuleType]] = [
     ("directory", directory_permissions),
     ("scheduling", scheduling_permissions),
     ("audit", audit_permissions),
+    ("jobs", jobs_permissions),
 ]
 
 

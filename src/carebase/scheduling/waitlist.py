@@ -14,7 +14,6 @@ from carebase.audit import service as audit
 from carebase.core.clock import utcnow
 from carebase.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from carebase.core.outbox import emit
-from carebase.core.worker import periodic
 from carebase.identity.principal import Principal
 from carebase.identity.roles import Role
 from carebase.scheduling.dependents import can_book_for
@@ -138,10 +137,9 @@ async def offer_freed_slot(
     return hold
 
 
-@periodic
 async def settle_offers(session: AsyncSession) -> int:
     """Close offers: booked ones become ``booked``; lapsed ones expire and their slot goes to the
-    next waiter. Run by the worker's schedule (and callable any time; it is idempotent)."""
+    next waiter. Run by the worker's cron schedule (``jobs.scheduled``) (and callable any time; it is idempotent)."""
     now = utcnow()
     rows = (
         await session.execute(

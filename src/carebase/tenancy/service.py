@@ -25,6 +25,8 @@ DEFAULT_POLICY: dict[str, Any] = {
     "cancellation_cutoff_hours": 2,
     # Publish the organisation's practitioners to the public marketplace search.
     "marketplace": False,
+    # Appointment reminders, hours before the start (the worker's reminder job; see jobs.scheduled).
+    "reminder_offsets_hours": [24, 2],
     "quiet_hours_enabled": False,
     "quiet_hours_start": "21:00",
     "quiet_hours_end": "08:00",
