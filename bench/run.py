@@ -31,6 +31,7 @@ from typing import Any
 
 from bench import booking, loadgen
 from bench import search as search_bench
+from bench import worker as worker_bench
 from bench.servers import (
     HOST,
     REPO,
@@ -492,6 +493,7 @@ def table(report: dict[str, Any]) -> str:
             )
     lines += booking.table_lines(report)
     lines += search_bench.table_lines(report)
+    lines += worker_bench.table_lines(report)
     return "\n".join(lines)
 
 
@@ -502,7 +504,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--only",
         action="append",
-        choices=["startup", "me", "login", "availability", "booking", "search"],
+        choices=["startup", "me", "login", "availability", "booking", "search", "worker"],
         help="run only these (repeatable); default: startup, me, login",
     )
     p.add_argument("--duration", type=float, default=10.0, help="measured seconds per load run (default 10)")
@@ -538,6 +540,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--profile", action="store_true", help="also sample our server with py-spy under /me load")
     p.add_argument("--no-save", action="store_true", help="do not write bench/results/<timestamp>.json")
     booking.add_arguments(p)
+    worker_bench.add_arguments(p)
     return p.parse_args(argv)
 
 
@@ -576,6 +579,11 @@ def main(argv: list[str] | None = None) -> int:
         with carebase_stack(args) as (server, db):
             report["conditions"]["database"] = db.kind
             report["search"] = search_bench.bench_search(args, server, db)
+    if "worker" in only:  # bench/worker.py: a worker process on its own throwaway database
+        log("worker: a worker process with a no-op handler on a throwaway database")
+        with carebase_stack(args) as (server, db):
+            report["conditions"]["database"] = db.kind
+            report["worker"] = worker_bench.bench_worker(args, server, db)
     report["conditions"]["loadavg_at_end"] = os.getloadavg()
     log("")
     log(table(report))
