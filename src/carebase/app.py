@@ -37,6 +37,9 @@ from carebase.notifications.api import router as notifications_router
 from carebase.notifications.channels import make_dispatcher
 from carebase.notifications.webhooks import router as webhooks_router
 from carebase.patients.api import router as patients_router
+from carebase.realtime import service as realtime
+from carebase.realtime.ws import router as ws_router
+from carebase.realtime.ws import web_router as ws_web_router
 from carebase.scheduling.api_booking import router as booking_router
 from carebase.scheduling.api_calendars import public_router as calendar_feed_router
 from carebase.scheduling.api_calendars import router as calendars_router
@@ -86,6 +89,7 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
         core_cache.install(app.state.cache)
         outbound.set_dispatcher(make_dispatcher(settings))
         outbound.set_database(app.state.db)
+        await realtime.start(app.state, settings, app.state.db)
         stop_worker = asyncio.Event()
         worker_task = None
         if own_db and settings.run_worker_in_process:
@@ -97,6 +101,7 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
             stop_worker.set()
             if worker_task:
                 await asyncio.wait_for(worker_task, timeout=10)
+            await realtime.stop(app.state)
             await outbound.drain()
             close = getattr(app.state.limiter, "close", None)
             if close:
@@ -118,6 +123,8 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
     app.include_router(ops_router())
     app.include_router(calendar_feed_router)
     app.include_router(webhooks_router)
+    app.include_router(ws_router)
+    app.include_router(ws_web_router)
 
     from carebase.web.routes import router as web_router
 

@@ -30,6 +30,7 @@ from carebase.notifications.models import (
     PushSubscription,
 )
 from carebase.patients.models import Patient
+from carebase.realtime.models import RealtimeEvent
 from carebase.scheduling.models import (
     Appointment,
     Dependent,
@@ -72,6 +73,7 @@ __all__ = [
     "OutboxEvent",
     "Job",
     "Patient",
+    "RealtimeEvent",
     "RecoveryCode",
     "RefreshToken",
     "User",
