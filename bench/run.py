@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import booking, loadgen
+from bench import realtime as realtime_bench
 from bench import search as search_bench
 from bench import worker as worker_bench
 from bench.servers import (
@@ -494,6 +495,7 @@ def table(report: dict[str, Any]) -> str:
     lines += booking.table_lines(report)
     lines += search_bench.table_lines(report)
     lines += worker_bench.table_lines(report)
+    lines += realtime_bench.table_lines(report)
     return "\n".join(lines)
 
 
@@ -504,7 +506,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--only",
         action="append",
-        choices=["startup", "me", "login", "availability", "booking", "search", "worker"],
+        choices=["startup", "me", "login", "availability", "booking", "search", "worker", "ws"],
         help="run only these (repeatable); default: startup, me, login",
     )
     p.add_argument("--duration", type=float, default=10.0, help="measured seconds per load run (default 10)")
@@ -541,6 +543,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--no-save", action="store_true", help="do not write bench/results/<timestamp>.json")
     booking.add_arguments(p)
     worker_bench.add_arguments(p)
+    realtime_bench.add_arguments(p)
     return p.parse_args(argv)
 
 
@@ -584,6 +587,12 @@ def main(argv: list[str] | None = None) -> int:
         with carebase_stack(args) as (server, db):
             report["conditions"]["database"] = db.kind
             report["worker"] = worker_bench.bench_worker(args, server, db)
+    if "ws" in only:  # bench/realtime.py: WebSocket clients on one board of one server
+        log(f"ws: {args.ws_clients} WebSocket clients on one board of our server on a throwaway database")
+        realtime_bench.raise_nofile(args.ws_clients * 2 + 1024)  # before the server starts: it inherits it
+        with carebase_stack(args) as (server, db):
+            report["conditions"]["database"] = db.kind
+            report["ws"] = realtime_bench.bench_ws(args, server, db)
     report["conditions"]["loadavg_at_end"] = os.getloadavg()
     log("")
     log(table(report))
