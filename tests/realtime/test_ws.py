@@ -245,3 +245,21 @@ async def test_token_expiry_closes_with_4401(ws_server, staff, monkeypatch) -> N
             await recv(ws)
         assert ws.close_code == 4401
     await asyncio.sleep(0)
+
+
+async def test_a_notification_reaches_only_its_user_with_title_and_unread_count(ws_server, factory, owner_conn) -> None:  # type: ignore[no-untyped-def]
+    tenant = await factory.tenant()
+    me, colleague = await factory.user(tenant, "nurse"), await factory.user(tenant, "nurse")
+    await factory.login(me)
+    payload = {"user_id": str(me.id), "notification_id": str(uuid.uuid4()), "title": "Booking confirmed",
+               "unread_count": 3, "body": "not for screens"}  # fmt: skip
+    async with connect(ws_server, me.tokens["access_token"]) as ws:
+        await subscribe(ws, f"user:{me.id}")
+        await record_and_publish(owner_conn, fake_event(tenant.id, "notification.created", payload))
+        await record_and_publish(owner_conn, fake_event(tenant.id, "notification.created",
+                                                        payload | {"user_id": str(colleague.id)}))  # fmt: skip
+        got = await recv(ws)
+        assert got["event"] == "notification.created" and got["topic"] == f"user:{me.id}"
+        assert got["data"] == {"notification_id": payload["notification_id"], "title": "Booking confirmed",
+                               "unread_count": 3}  # fmt: skip
+        await nothing_more(ws)
