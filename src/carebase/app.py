@@ -87,8 +87,9 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
         app.state.limiter = make_rate_limiter(settings.redis_url)
         app.state.cache = core_cache.make_cache(settings.redis_url)
         core_cache.install(app.state.cache)
-        outbound.set_dispatcher(make_dispatcher(settings))
-        outbound.set_database(app.state.db)
+        # Account messages: this app's own state, bound to the loop that serves it (see ``outbound``).
+        app.state.outbound = outbound.Outbound(app.state.db, make_dispatcher(settings))
+        outbound.install(app.state.outbound)
         await realtime.start(app.state, settings, app.state.db)
         stop_worker = asyncio.Event()
         worker_task = None
@@ -102,7 +103,8 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
             if worker_task:
                 await asyncio.wait_for(worker_task, timeout=10)
             await realtime.stop(app.state)
-            await outbound.drain()
+            await app.state.outbound.drain()
+            outbound.uninstall(app.state.outbound)
             close = getattr(app.state.limiter, "close", None)
             if close:
                 await close()
