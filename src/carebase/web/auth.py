@@ -29,7 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import RedirectResponse, Response
 
 from carebase.core.context import actor_var, client_ip_var, tenant_var
-from carebase.core.db import Database
+from carebase.core.db import Database, set_context
 from carebase.core.errors import CarebaseError, NotAuthenticated, NotFound, PermissionDenied, RateLimited
 from carebase.core.ratelimit import RateLimiter, enforce
 from carebase.core.uow import unit_of_work
@@ -38,6 +38,7 @@ from carebase.identity.deps import audit_denial
 from carebase.identity.principal import Principal
 from carebase.identity.sessions import TokenPair
 from carebase.identity.tokens import AccessClaims, verify_access_token
+from carebase.notifications import inbox
 from carebase.settings import get_settings
 
 UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
@@ -222,6 +223,11 @@ async def current_principal(request: Request) -> Principal:
         async with unit_of_work(db_of(request)) as session:
             principal = await sessions.load_principal(session, claims)
             me = await account.me(session, principal)
+            # The bell's unread count, server-rendered in every full page's shell (htmx fragments have no shell).
+            unread = None
+            if not request.headers.get("hx-request") and not principal.mfa_pending:
+                await set_context(session, tenant_id=principal.tenant_id, user_id=principal.user_id)
+                unread = await inbox.unread_count(session, principal.user_id)
     except NotAuthenticated as exc:
         clear_session_cookies(request)
         raise LoginRequired from exc
@@ -231,6 +237,7 @@ async def current_principal(request: Request) -> Principal:
     request.state.me = me
     request.state.org_name = me.tenant_name
     request.state.memberships = me.memberships
+    request.state.unread = unread
     return principal
 
 

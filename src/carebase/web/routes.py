@@ -9,10 +9,13 @@ from carebase.web import (
     admin_staff,
     audit_viewer,
     book,
+    dead_letters,
     desk,
+    exports,
     find,
     home,
     login,
+    notifications,
     patient_login,
     patients,
     platform,
@@ -21,5 +24,5 @@ from carebase.web import (
 
 router = APIRouter(include_in_schema=False)
 for module in (login, patient_login, home, account, patients, admin_staff, admin_devices, admin_org, audit_viewer,
-               platform, desk, find, book, schedule):  # fmt: skip
+               platform, notifications, dead_letters, exports, desk, find, book, schedule):  # fmt: skip
     router.include_router(module.router, include_in_schema=False)

@@ -18,6 +18,7 @@ from carebase.identity.devices import device_label
 from carebase.identity.permissions import IdentityPermission
 from carebase.identity.principal import Principal
 from carebase.identity.roles import ROLE_LABELS, Role
+from carebase.jobs.permissions import JobsPermission
 from carebase.patients.permissions import PatientPermission
 from carebase.scheduling.permissions import SchedulingPermission
 from carebase.tenancy.permissions import TenancyPermission
@@ -57,6 +58,7 @@ NAV = [
     NavItem("Devices", "/admin/devices", IdentityPermission.DEVICES_MANAGE, "device"),
     NavItem("Locations", "/admin/locations", TenancyPermission.LOCATIONS_MANAGE, "pin"),
     NavItem("Audit log", "/admin/audit", AuditPermission.READ, "list"),
+    NavItem("Dead letters", "/admin/dead-letters", JobsPermission.DEAD_LETTERS, "alert"),
     NavItem("Account", "/account", None, "user"),
 ]
 
@@ -99,6 +101,10 @@ FLASHES = {
     "time_off_removed": ("success", "The time off is removed."),
     "approved": ("success", "The booking is confirmed."),
     "declined": ("success", "The booking is declined; the patient is told."),
+    "notifications_read": ("success", "All your notifications are marked as read."),
+    "preferences_saved": ("success", "Your notification choices are saved."),
+    "quiet_hours_saved": ("success", "Your quiet hours are saved."),
+    "org_quiet_hours_saved": ("success", "The organisation's quiet hours are saved."),
 }
 
 
@@ -167,6 +173,7 @@ def render(
         "flash": _take_flash(request),
         "org_name": getattr(request.state, "org_name", None),
         "memberships": getattr(request.state, "memberships", []),
+        "unread": getattr(request.state, "unread", None),
         "errors": {},
         "values": {},
         "form_error": None,

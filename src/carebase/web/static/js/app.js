@@ -25,6 +25,14 @@
     var ms = parseInt(el.getAttribute("data-dismiss-after"), 10) || 6000;
     window.setTimeout(function () { el.hidden = true; }, ms);
   });
+  /* The bell's accessible name follows the unread count that live.js shows. */
+  document.addEventListener("live:notification", function (event) {
+    var n = event.detail && event.detail.unread_count;
+    var bell = document.getElementById("notification-bell");
+    if (bell && typeof n === "number") {
+      bell.setAttribute("aria-label", "Notifications, " + (n === 0 ? "none" : n) + " unread");
+    }
+  });
   /* Copy buttons (recovery codes). */
   document.addEventListener("click", function (event) {
     var btn = event.target.closest && event.target.closest("[data-copy]");
