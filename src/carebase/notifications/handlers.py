@@ -50,7 +50,8 @@ async def appointment_recipient(session: AsyncSession, appointment: Appointment,
 
 
 def _offset_label(payload: dict[str, Any], language: str) -> str:
-    minutes = int(payload.get("offset_minutes") or 0)
+    # The cron schedule sends ``offset_hours``; ``offset_minutes`` is accepted for finer offsets.
+    minutes = int(payload.get("offset_minutes") or 0) or int(payload.get("offset_hours") or 0) * 60
     if minutes >= 1440:
         days = minutes // 1440
         return ("कल" if days == 1 else f"{days} दिन में") if language == "hi" else (

@@ -259,8 +259,26 @@ async def notify(
             )
             inserted = (await session.execute(stmt.returning(Notification.id))).scalar_one_or_none()
             if inserted is not None:
-                created.append(await session.get_one(Notification, inserted))
+                created.append(row := await session.get_one(Notification, inserted))
+                if row.channel == "in_app" and row.status == "delivered" and row.user_id:
+                    await _announce(session, row)
     return created
+
+
+async def _announce(session: AsyncSession, n: Notification) -> None:
+    """Tell the user's open screens (``notification.created`` → the ``user:`` topic: bell count and toast), after
+    commit like every event. Title and link only: the body stays behind the inbox API."""
+    from carebase.core.outbox import emit
+
+    unread = await session.scalar(
+        select(func.count()).where(Notification.tenant_id == n.tenant_id, Notification.user_id == n.user_id,
+                                   Notification.channel == "in_app", Notification.read_at.is_(None),
+                                   Notification.status == "delivered")
+    )  # fmt: skip
+    await emit(session, n.tenant_id, "notification.created", {
+        "notification_id": str(n.id), "user_id": str(n.user_id), "category": n.category, "title": n.subject or "",
+        "unread_count": int(unread or 0), "url": n.link or "/account/notifications",
+    })  # fmt: skip
 
 
 def _suppression(category: str, channel: str, prefs: dict[tuple[str, str], bool]) -> str | None:
