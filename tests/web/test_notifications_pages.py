@@ -25,7 +25,8 @@ async def _notify(factory: Factory, tenant: TenantInfo, user: UserInfo, n: int, 
         for i in range(n):
             row = Notification(
                 tenant_id=tenant.id, user_id=user.id, channel="in_app", category=category, template="booking_confirmed",
-                subject=f"Visit {i} confirmed", body=f"Your visit number {i} is confirmed.", link="/my/appointments",
+                subject=f"{'Earlier visit' if read else 'Visit'} {i} confirmed",
+                body=f"Your visit number {i} is confirmed.", link="/my/appointments",
                 status="delivered", created_at=base + timedelta(minutes=i), read_at=base if read else None,
             )  # fmt: skip
             s.add(row)

@@ -46,7 +46,7 @@ async def decide(request: Request, event_id: str, action: str, ctx: DeadLetterAd
     if action not in ("retry", "discard"):
         return RedirectResponse("/admin/dead-letters", 303)
     eid = parse_uuid(event_id)
-    note, error = ("Queued again: the worker picks it up now." if action == "retry" else "Discarded."), False
+    note, error = ("The worker picks it up now." if action == "retry" else None), False
     try:
         async with ctx.uow() as session:
             await (deadletters.retry if action == "retry" else deadletters.discard)(session, ctx.principal, eid)

@@ -29,10 +29,10 @@ CATEGORY_LABELS = {
     "booking": ("Bookings", "Confirmed, moved or cancelled appointments."),
     "reminder": ("Reminders", "Before each appointment."),
     "waitlist": ("Waitlist offers", "A time freed up for you."),
-    "admin": ("Administration", "Device requests, monthly reports, exports."),
+    "admin": ("Admin", "Device requests, monthly reports, exports."),
     "escalation": ("Escalations", "Messages that could not be delivered to a patient."),
 }
-CHANNEL_LABELS = {"email": "Email", "sms": "SMS", "whatsapp": "WhatsApp", "push": "Push", "in_app": "In the app"}
+CHANNEL_LABELS = {"email": "Email", "sms": "SMS", "whatsapp": "WhatsApp", "push": "Push", "in_app": "In-app"}
 
 
 def _cursor(n: Any) -> str:
