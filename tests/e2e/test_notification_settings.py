@@ -33,7 +33,7 @@ async def test_notification_settings_page(desk, factory: Factory, shot):
     await bell.click()
     await page.wait_for_url("**/account/notifications")
     await page.get_by_role("heading", name="Notifications", exact=True).wait_for()
-    await shot(page, "40-notifications-page")
+    await shot(page, "60-notifications-page")
     # Mark the newest read: the item loses its highlight and the bell drops to 2 without a reload.
     await page.get_by_role("button", name="Mark read").first.click()
     await page.get_by_role("link", name="Notifications, 2 unread").wait_for()
@@ -51,7 +51,7 @@ async def test_notification_settings_page(desk, factory: Factory, shot):
     await page.get_by_role("button", name="Save quiet hours").click()
     await page.locator("#f-quiet_end-error").wait_for()
     assert await page.get_by_label("From (optional)").input_value() == "22:00"
-    await shot(page, "41-notifications-quiet-hours-error")
+    await shot(page, "61-notifications-quiet-hours-error")
     await page.get_by_label("Until (optional)").fill("07:00")
     await page.get_by_role("button", name="Save quiet hours").click()
     await page.get_by_text("Your quiet hours are saved.").first.wait_for()
@@ -64,7 +64,7 @@ async def test_notification_settings_page(desk, factory: Factory, shot):
     await page.get_by_text("Your organisation's quiet hours: 21:00–08:00.").wait_for()
     await page.wait_for_timeout(300)
     await page.evaluate("window.scrollTo(0, 0)")
-    await shot(page, "42-notifications-saved")
+    await shot(page, "62-notifications-saved")
     assert await _csp_violations(page) == []
 
 
@@ -82,7 +82,7 @@ async def test_notifications_page_on_a_phone(phone, factory: Factory, shot):
     await page.wait_for_url(lambda url: "/login" not in url)
     await page.goto("/account/notifications")
     await page.get_by_role("link", name="Notifications, 2 unread").wait_for()
-    await shot(page, "43-notifications-phone")
+    await shot(page, "63-notifications-phone")
     width = await page.evaluate("document.documentElement.scrollWidth")
     assert width <= 390, f"the page scrolls sideways on a phone ({width}px)"
     assert await _csp_violations(page) == []
@@ -113,14 +113,14 @@ async def test_desk_export_progress_and_dead_letters(desk, factory: Factory, own
     await page.goto(f"/desk?date={starts.date().isoformat()}")
     await page.get_by_role("button", name="Export appointments (CSV)").click()
     await page.locator("#export-status progress").wait_for()
-    await shot(page, "44-desk-export-progress")
+    await shot(page, "64-desk-export-progress")
     conn = await asyncpg.connect(asyncpg_dsn(database_url))
     event_id = new_id()
     try:
         await drain(conn, owner_sessionmaker, topics=["job.requested"])
         # The fragment polls every second and stops with the link.
         await page.get_by_role("link", name="Download CSV").wait_for(timeout=10000)
-        await shot(page, "45-desk-export-done")
+        await shot(page, "65-desk-export-done")
         await conn.execute(
             "INSERT INTO outbox (id, tenant_id, topic, payload, status, attempts, last_error) VALUES ($1, $2,"
             " 'notification.sms', '{}', 'dead', 8, 'sms: HTTP 503 from the provider after 8 attempts')",
@@ -128,11 +128,11 @@ async def test_desk_export_progress_and_dead_letters(desk, factory: Factory, own
         )  # fmt: skip
         await page.get_by_role("link", name="Dead letters").click()
         await page.get_by_role("heading", name="Dead letters").wait_for()
-        await shot(page, "46-dead-letters")
+        await shot(page, "66-dead-letters")
         page.once("dialog", lambda dialog: dialog.accept())
         await page.get_by_role("button", name="Discard notification.sms").click()
         await page.get_by_text("Discarded", exact=True).wait_for()
-        await shot(page, "47-dead-letters-discarded")
+        await shot(page, "67-dead-letters-discarded")
     finally:
         await conn.execute("DELETE FROM outbox WHERE id = $1", event_id)
         await conn.close()
