@@ -59,6 +59,8 @@ TABLE: dict[tuple[str, str], Access] = {
     ("POST", "/api/v1/my/notifications/{notification_id}/read"): SELF,
     ("GET", "/api/v1/my/notification-preferences"): Access(None, "patient"),
     ("PUT", "/api/v1/my/notification-preferences"): SELF,
+    ("POST", "/api/v1/my/push-subscriptions"): Access(None, "patient"),
+    ("DELETE", "/api/v1/my/push-subscriptions/{subscription_id}"): SELF,
     ("GET", "/api/v1/staff"): Access("doctor", "hospital_admin"),
     ("POST", "/api/v1/staff"): Access("receptionist", "hospital_admin"),
     ("PATCH", "/api/v1/staff/{membership_id}"): Access("nurse", "hospital_admin"),

@@ -59,6 +59,8 @@ class Provider:
 
     async def push(self, request: Request) -> Response:
         assert request.headers["content-encoding"] == "aes128gcm"
+        if self.fail_with:
+            return Response(status_code=self.fail_with)  # e.g. 410: the subscription is gone
         auth = request.headers["authorization"]
         assert auth.startswith("vapid t=") and ", k=" in auth
         plaintext = webpush.decrypt(await request.body(), self.push_key, self.push_auth)

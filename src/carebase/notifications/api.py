@@ -6,12 +6,12 @@ import uuid
 from datetime import datetime, time
 from typing import Literal
 
-from fastapi import APIRouter, Query
-from pydantic import BaseModel, Field
+from fastapi import APIRouter, Query, Response
+from pydantic import BaseModel, Field, field_validator, model_validator
 
 from carebase.core.schemas import WriteModel
 from carebase.identity.deps import Auth
-from carebase.notifications import inbox, service
+from carebase.notifications import inbox, service, subscriptions
 from carebase.notifications.models import Notification
 
 router = APIRouter(tags=["notifications"])
@@ -55,6 +55,12 @@ class PreferenceItem(BaseModel):
 class QuietHours(BaseModel):
     starts: time
     ends: time
+
+    @model_validator(mode="after")
+    def _a_window(self) -> QuietHours:
+        if self.starts == self.ends:
+            raise ValueError("Quiet hours must start and end at different times.")
+        return self
 
 
 class PreferencesRead(BaseModel):
@@ -127,3 +133,51 @@ async def put_preferences(body: PreferencesUpdate, ctx: Auth) -> PreferencesRead
     hours = (body.quiet_hours.starts, body.quiet_hours.ends) if body.quiet_hours else None
     await service.set_user_quiet_hours(ctx.session, p.tenant_id, p.user_id, hours)
     return await _read_preferences(ctx)
+
+
+class PushKeys(WriteModel):
+    p256dh: str = Field(max_length=100)
+    auth: str = Field(max_length=40)
+
+    @field_validator("p256dh")
+    @classmethod
+    def _p256dh(cls, value: str) -> str:
+        return subscriptions.check_key(value, subscriptions.P256DH_BYTES, "p256dh")
+
+    @field_validator("auth")
+    @classmethod
+    def _auth(cls, value: str) -> str:
+        return subscriptions.check_key(value, subscriptions.AUTH_BYTES, "auth")
+
+
+class PushSubscriptionCreate(WriteModel):
+    """The browser's ``PushSubscription.toJSON()`` (``expirationTime`` is accepted and ignored)."""
+
+    endpoint: str = Field(max_length=1000)
+    keys: PushKeys
+    expirationTime: int | None = None  # noqa: N815  (the browser's name)
+
+    @field_validator("endpoint")
+    @classmethod
+    def _endpoint(cls, value: str) -> str:
+        return subscriptions.check_endpoint(value)
+
+
+class PushSubscriptionRead(BaseModel):
+    id: uuid.UUID
+    endpoint: str
+    created_at: datetime
+
+
+@router.post("/my/push-subscriptions", response_model=PushSubscriptionRead, status_code=201)
+async def add_push_subscription(body: PushSubscriptionCreate, ctx: Auth) -> PushSubscriptionRead:
+    p = ctx.principal
+    sub = await subscriptions.subscribe(ctx.session, p.tenant_id, p.user_id, body.endpoint, body.keys.p256dh,
+                                        body.keys.auth)  # fmt: skip
+    return PushSubscriptionRead(id=sub.id, endpoint=sub.endpoint, created_at=sub.created_at)
+
+
+@router.delete("/my/push-subscriptions/{subscription_id}", status_code=204, response_class=Response)
+async def remove_push_subscription(subscription_id: uuid.UUID, ctx: Auth) -> Response:
+    await subscriptions.unsubscribe(ctx.session, ctx.principal.user_id, subscription_id)
+    return Response(status_code=204)

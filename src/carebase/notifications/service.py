@@ -368,6 +368,10 @@ async def attempt(session: AsyncSession, n: Notification, *, now: datetime | Non
             raise DeliveryError(f"{n.channel} is not configured", permanent=True)
         provider_id = await channel.send(message_of(n))
     except DeliveryError as exc:
+        if n.channel == "push" and exc.reason in ("push 404", "push 410"):
+            await _drop_push_subscription(session, n)  # the browser unsubscribed: not a failure to escalate
+            n.status, n.error, n.next_attempt_at = "failed", "subscription expired", None
+            return
         await _failed(session, n, exc.reason, permanent=exc.permanent, now=now)
         return
     except Exception as exc:  # a bug in a channel: retried like an outage, logged without content
@@ -375,6 +379,15 @@ async def attempt(session: AsyncSession, n: Notification, *, now: datetime | Non
         await _failed(session, n, type(exc).__name__, permanent=False, now=now)
         return
     n.status, n.sent_at, n.provider_id, n.error, n.next_attempt_at = "sent", now, provider_id, None, None
+
+
+async def _drop_push_subscription(session: AsyncSession, n: Notification) -> None:
+    subs = await session.execute(
+        select(PushSubscription).where(PushSubscription.tenant_id == n.tenant_id,
+                                       PushSubscription.endpoint == n.destination)
+    )  # fmt: skip
+    for sub in subs.scalars():
+        await session.delete(sub)
 
 
 async def _failed(session: AsyncSession, n: Notification, reason: str, *, permanent: bool, now: datetime) -> None:

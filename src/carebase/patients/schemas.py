@@ -14,13 +14,14 @@ from carebase.core.schemas import WriteModel
 Sex = Literal["female", "male", "other", "unknown"]
 
 
-def _phone(value: str | None) -> str | None:
+def check_phone(value: str | None, region: str = "IN") -> str | None:
+    """A phone number as entered (national numbers read in ``region``), checked with ``phonenumbers``; E.164."""
     if value is None:
         return None
     from carebase.identity.otp import normalise_destination
 
     try:
-        kind, normalised = normalise_destination(value)
+        kind, normalised = normalise_destination(value, region)
     except ValidationFailed as exc:
         # Reported by pydantic under this field's name, not under the helper's "destination".
         raise ValueError("enter a valid phone number") from exc
@@ -40,7 +41,7 @@ class PatientCreate(WriteModel):
     @field_validator("phone")
     @classmethod
     def _check_phone(cls, value: str | None) -> str | None:
-        return _phone(value)
+        return check_phone(value)
 
     @field_validator("birth_date")
     @classmethod

@@ -7,7 +7,7 @@ from datetime import datetime, time
 from typing import Literal
 from zoneinfo import ZoneInfo, available_timezones
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, ValidationInfo, field_validator
 
 from carebase.core.schemas import WriteModel
 
@@ -85,6 +85,13 @@ class LocationCreate(WriteModel):
 
     _tz = field_validator("timezone")(check_timezone)
 
+    @field_validator("phone")
+    @classmethod
+    def _phone(cls, value: str | None, info: ValidationInfo) -> str | None:
+        from carebase.patients.schemas import check_phone
+
+        return check_phone(value, info.data.get("country") or "IN")
+
 
 class LocationUpdate(WriteModel):
     name: str | None = Field(None, min_length=2, max_length=200)
@@ -96,6 +103,13 @@ class LocationUpdate(WriteModel):
     longitude: float | None = Field(None, ge=-180, le=180)
     phone: str | None = Field(None, max_length=20)
     is_active: bool | None = None
+
+    @field_validator("phone")
+    @classmethod
+    def _phone(cls, value: str | None) -> str | None:
+        from carebase.patients.schemas import check_phone
+
+        return check_phone(value)  # national numbers as Indian ones; others with their +country code
 
     @field_validator("timezone")
     @classmethod
