@@ -274,3 +274,57 @@ def test_reminder_offset_label_reads_the_cron_payload():
     assert handlers._offset_label({"offset_hours": 24}, "en") == "tomorrow"
     assert handlers._offset_label({"offset_hours": 2}, "en") == "in 2 hours"
     assert handlers._offset_label({"offset_minutes": 2880}, "hi") == "2 दिन में"
+
+
+async def test_a_finished_export_is_announced_with_its_link(client, factory, owner_sessionmaker, conn,
+                                                             mailbox: Mailbox):  # fmt: skip
+    from carebase.jobs.models import Job
+    from carebase.notifications.models import Notification as Row
+
+    tenant = await factory.tenant()
+    desk = await factory.user(tenant, "receptionist", email=_email("desk"))
+    body = {"kind": "appointments_export"}
+    r = await client.post("/api/v1/jobs/exports", headers=await factory.headers(desk), json=body)
+    assert r.status_code in (201, 202), r.text
+    job_id = uuid.UUID(r.json()["id"])
+    before = len(mailbox.to(desk.email))
+    while await run_batch(conn, sessions=owner_sessionmaker, topics=["job.requested", "job.finished"]):
+        pass
+    async with owner_sessionmaker() as s, s.begin():
+        await deliver_due(s, limit=500)
+        assert (await s.get(Job, job_id)).status == "done"  # type: ignore[union-attr]
+    message = await mailbox.wait_for(desk.email, after=before)
+    assert "export is ready" in str(message["Subject"]).lower()
+    assert f"/exports/{job_id}" in Mailbox.text(message)
+    async with owner_sessionmaker() as s:
+        channels = (await s.execute(select(Row.channel).where(Row.source_id == job_id))).scalars().all()
+    assert sorted(channels) == ["email", "in_app"]
+
+
+async def test_the_daily_agenda_and_the_monthly_report_reach_their_people(factory, owner_sessionmaker, conn,
+                                                                          mailbox: Mailbox):  # fmt: skip
+    from carebase.core.db import set_context
+
+    clinic = await make_bookable(factory, owner_sessionmaker)
+    doctor_email = clinic.doctor.email
+    admin = await factory.user(clinic.tenant, "hospital_admin", email=_email("admin"))
+    first = (utcnow() + timedelta(hours=2)).replace(microsecond=0)
+    async with owner_sessionmaker() as s, s.begin():
+        await set_context(s, tenant_id=clinic.tenant.id)
+        await emit(s, clinic.tenant.id, "agenda.daily", {
+            "practitioner_id": str(clinic.practitioner_id), "date": first.date().isoformat(), "appointments": 7,
+            "first_starts_at": first.isoformat()})
+        await emit(s, clinic.tenant.id, "report.monthly", {
+            "month": "2026-10", "appointments": 40, "no_shows": 2, "no_show_rate": 0.05, "new_patients": 9,
+            "recipient_user_ids": [str(admin.id)]})
+    before_doctor, before_admin = len(mailbox.to(doctor_email)), len(mailbox.to(admin.email))
+    while await run_batch(conn, sessions=owner_sessionmaker, topics=["agenda.daily", "report.monthly"]):
+        pass
+    async with owner_sessionmaker() as s, s.begin():
+        await deliver_due(s, limit=500)
+    agenda = await mailbox.wait_for(doctor_email, after=before_doctor)
+    assert "7 appointments" in str(agenda["Subject"])
+    local = first.astimezone(ZoneInfo("Asia/Kolkata"))
+    assert f"{local:%H:%M}" in Mailbox.text(agenda)
+    report = await mailbox.wait_for(admin.email, after=before_admin)
+    assert "2026-10" in str(report["Subject"]) and "5.0%" in Mailbox.text(report)

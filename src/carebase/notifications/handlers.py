@@ -135,6 +135,79 @@ async def on_device_approval(session: AsyncSession, event: dict[str, Any]) -> in
     return count
 
 
+async def on_job_finished(session: AsyncSession, event: dict[str, Any]) -> int:
+    """An export is ready: tell the person who asked, in the app and by email, with the link."""
+    from carebase.jobs.models import Job
+    from carebase.tenancy.models import Organization
+
+    payload = event["payload"]
+    tenant_id = uuid.UUID(str(event["tenant_id"]))
+    job = await session.get(Job, uuid.UUID(payload["job_id"]))
+    recipient = await recipient_for_user(session, uuid.UUID(payload["user_id"]))
+    org = await session.get(Organization, tenant_id)
+    if job is None or recipient is None or job.expires_at is None:
+        return 0
+    base = get_settings().public_base_url.rstrip("/")
+    expires = _when(job.expires_at, org.timezone if org else "UTC")
+    rows = await notify(
+        session, tenant_id, recipient, event="export_ready",
+        category="booking" if job.kind == "my_appointments_export" else "admin",
+        context={"rows": int(payload.get("rows") or 0), "expires": expires, "link": f"{base}/exports/{job.id}"},
+        channels_wanted=("in_app", "email"), dedupe=str(event["id"]), source_id=job.id, link=f"/exports/{job.id}",
+    )  # fmt: skip
+    return len(rows)
+
+
+async def on_daily_agenda(session: AsyncSession, event: dict[str, Any]) -> int:
+    """The doctor's day at 8 AM: how many appointments, and the first one's time."""
+    from carebase.directory.models import Practitioner
+    from carebase.tenancy.models import Organization
+
+    payload = event["payload"]
+    tenant_id = uuid.UUID(str(event["tenant_id"]))
+    practitioner = await session.get(Practitioner, uuid.UUID(payload["practitioner_id"]))
+    org = await session.get(Organization, tenant_id)
+    membership = await session.get(Membership, practitioner.membership_id) if practitioner else None
+    recipient = await recipient_for_user(session, membership.user_id) if membership else None
+    if practitioner is None or recipient is None or org is None:
+        return 0
+    first = datetime.fromisoformat(payload["first_starts_at"]).astimezone(ZoneInfo(org.timezone))
+    day = datetime.fromisoformat(payload["date"])
+    base = get_settings().public_base_url.rstrip("/")
+    rows = await notify(
+        session, tenant_id, recipient, event="daily_agenda", category="admin",
+        context={"practitioner_name": practitioner.display_name, "day": f"{day:%a %d %b %Y}",
+                 "appointments": int(payload["appointments"]), "first": f"{first:%H:%M} {first.tzname()}",
+                 "link": f"{base}/schedule/day"},
+        channels_wanted=("in_app", "email"), dedupe=str(event["id"]), source_id=practitioner.id,
+        link="/schedule/day",
+    )  # fmt: skip
+    return len(rows)
+
+
+async def on_monthly_report(session: AsyncSession, event: dict[str, Any]) -> int:
+    """The month's figures to each hospital admin named in the event."""
+    payload = event["payload"]
+    tenant_id = uuid.UUID(str(event["tenant_id"]))
+    base = get_settings().public_base_url.rstrip("/")
+    context = {
+        "month": payload["month"], "appointments": int(payload["appointments"]), "no_shows": int(payload["no_shows"]),
+        "no_show_percent": f"{float(payload['no_show_rate']) * 100:.1f}", "new_patients": int(payload["new_patients"]),
+        "link": f"{base}/",
+    }  # fmt: skip
+    count = 0
+    for user_id in payload.get("recipient_user_ids", []):
+        recipient = await recipient_for_user(session, uuid.UUID(user_id))
+        if recipient is None:
+            continue
+        rows = await notify(
+            session, tenant_id, recipient, event="monthly_report", category="admin", context=context,
+            channels_wanted=("in_app", "email"), dedupe=str(event["id"]), link="/",
+        )  # fmt: skip
+        count += len(rows)
+    return count
+
+
 async def deliver(session: AsyncSession) -> int:
     """Periodic: send what is due."""
     return await service.deliver_due(session)
@@ -146,6 +219,9 @@ def _register() -> None:
     for topic in EVENTS:
         _session_handler(worker, topic, on_appointment_event)
     _session_handler(worker, "device.approval_requested", on_device_approval)
+    _session_handler(worker, "job.finished", on_job_finished)
+    _session_handler(worker, "agenda.daily", on_daily_agenda)
+    _session_handler(worker, "report.monthly", on_monthly_report)
     worker.periodic(deliver)
 
 

@@ -25,7 +25,8 @@ ROOT = Path(__file__).parent / "templates"
 LANGUAGES = ("en", "hi")
 EVENTS = (
     "appointment_confirmed", "appointment_cancelled", "appointment_rescheduled", "waitlist_offer",
-    "appointment_reminder", "login_code", "device_approval", "delivery_escalation",
+    "appointment_reminder", "login_code", "device_approval", "delivery_escalation", "export_ready",
+    "daily_agenda", "monthly_report",
 )  # fmt: skip
 TEXT_CHANNELS = ("email", "sms", "whatsapp", "push", "in_app")
 
@@ -45,6 +46,12 @@ SAMPLE_CONTEXT: dict[str, dict[str, Any]] = {
                         "link": "https://example.test/admin/devices"},
     "delivery_escalation": {"tenant_name": "City Clinic", "patient_name": "Asha Rao", "about": "booking",
                             "channel": "sms", "error": "sms 400 invalid number"},
+    "daily_agenda": {"tenant_name": "City Clinic", "practitioner_name": "Dr Mehta", "day": "Mon 24 Nov 2026",
+                     "appointments": 12, "first": "09:00 IST", "link": "https://example.test/schedule/day"},
+    "monthly_report": {"tenant_name": "City Clinic", "month": "2026-10", "appointments": 420, "no_shows": 21,
+                       "no_show_percent": "5.0", "new_patients": 37, "link": "https://example.test/"},
+    "export_ready": {"tenant_name": "City Clinic", "rows": 42, "expires": "Tue 25 Nov 2026, 10:30 IST",
+                     "link": "https://example.test/exports/1"},
 }  # fmt: skip
 
 _files = Environment(
