@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import functools
 import logging
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -89,7 +90,7 @@ class Bus(Protocol):
     async def close(self) -> None: ...
 
 
-class _Supervised:
+class _Supervised(ABC):
     """Runs ``_listen`` forever, reconnecting with backoff; ``start`` returns once first connected."""
 
     name = "bus"
@@ -133,8 +134,9 @@ class _Supervised:
         else:
             on_gap()
 
+    @abstractmethod
     async def _listen(self, on_message: OnMessage, connected: Callable[[], None]) -> None:
-        raise NotImplementedError
+        """Subscribe and forward messages until the connection drops (each backend's own)."""
 
     async def close(self) -> None:
         if self._task is not None:
