@@ -73,30 +73,16 @@ class PreferencesUpdate(WriteModel):
     quiet_hours: QuietHours | None = None
 
 
-def _cursor(n: Notification) -> str:
-    return f"{n.created_at.isoformat()}|{n.id}"
-
-
-def _parse_cursor(value: str | None) -> tuple[datetime, uuid.UUID] | None:
-    if not value:
-        return None
-    try:
-        stamp, _, ident = value.partition("|")
-        return datetime.fromisoformat(stamp), uuid.UUID(ident)
-    except ValueError:
-        return None
-
-
 @router.get("/my/notifications", response_model=NotificationPage)
 async def my_notifications(
     ctx: Auth, cursor: str | None = Query(None, max_length=100), limit: int = Query(20, ge=1, le=50),
     unread: bool = False,
 ) -> NotificationPage:  # fmt: skip
-    rows = await inbox.list_for(ctx.session, ctx.principal.user_id, before=_parse_cursor(cursor), limit=limit + 1,
+    rows = await inbox.list_for(ctx.session, ctx.principal.user_id, before=inbox.parse_cursor(cursor), limit=limit + 1,
                                 unread_only=unread)  # fmt: skip
     page = rows[:limit]
     return NotificationPage(items=[NotificationRead.of(n) for n in page],
-                            next_cursor=_cursor(page[-1]) if len(rows) > limit else None)  # fmt: skip
+                            next_cursor=inbox.cursor(page[-1]) if len(rows) > limit else None)  # fmt: skip
 
 
 @router.get("/my/notifications/unread-count", response_model=UnreadCount)

@@ -53,3 +53,19 @@ async def mark_all_read(session: AsyncSession, user_id: uuid.UUID) -> None:
     await session.execute(
         update(Notification).where(*_mine(user_id), Notification.read_at.is_(None)).values(read_at=utcnow())
     )
+
+
+def cursor(n: Notification) -> str:
+    """The inbox's page cursor after ``n`` (newest first): its time and id."""
+    return f"{n.created_at.isoformat()}|{n.id}"
+
+
+def parse_cursor(value: str | None) -> tuple[datetime, uuid.UUID] | None:
+    """A cursor back to (time, id); anything malformed means the first page."""
+    if not value:
+        return None
+    try:
+        stamp, _, ident = value.partition("|")
+        return datetime.fromisoformat(stamp), uuid.UUID(ident)
+    except ValueError:
+        return None

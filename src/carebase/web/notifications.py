@@ -4,8 +4,7 @@ for organisation admins the organisation's quiet hours. The same service functio
 
 from __future__ import annotations
 
-import uuid
-from datetime import datetime, time
+from datetime import time
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -33,20 +32,6 @@ CATEGORY_LABELS = {
     "escalation": ("Escalations", "Messages that could not be delivered to a patient."),
 }
 CHANNEL_LABELS = {"email": "Email", "sms": "SMS", "whatsapp": "WhatsApp", "push": "Push", "in_app": "In-app"}
-
-
-def _cursor(n: Any) -> str:
-    return f"{n.created_at.isoformat()}|{n.id}"
-
-
-def _parse_cursor(value: str | None) -> tuple[datetime, uuid.UUID] | None:
-    if not value:
-        return None
-    try:
-        stamp, _, ident = value.partition("|")
-        return datetime.fromisoformat(stamp), uuid.UUID(ident)
-    except ValueError:
-        return None
 
 
 def _hhmm(value: time | None) -> str:
@@ -86,7 +71,7 @@ def _window(form: dict[str, str], start: str, end: str, *, required: bool) -> tu
 async def _context(ctx: WebCtx, cursor: str | None) -> dict[str, Any]:
     p = ctx.principal
     async with ctx.uow() as session:
-        rows = await inbox.list_for(session, p.user_id, before=_parse_cursor(cursor), limit=PAGE + 1)
+        rows = await inbox.list_for(session, p.user_id, before=inbox.parse_cursor(cursor), limit=PAGE + 1)
         unread = await inbox.unread_count(session, p.user_id)
         prefs = await service.preferences(session, p.tenant_id, p.user_id)
         mine = await service.user_quiet_hours(session, p.tenant_id, p.user_id)
@@ -96,7 +81,7 @@ async def _context(ctx: WebCtx, cursor: str | None) -> dict[str, Any]:
     items = rows[:PAGE]
     next_link = None
     if len(rows) > PAGE:
-        next_link = "/account/notifications?" + urlencode({"cursor": _cursor(items[-1])})
+        next_link = "/account/notifications?" + urlencode({"cursor": inbox.cursor(items[-1])})
     return {
         "items": items, "unread_here": unread, "next_link": next_link, "later_page": bool(cursor),
         "categories": [(c, *CATEGORY_LABELS.get(c, (c, ""))) for c in service.USER_CATEGORIES],
