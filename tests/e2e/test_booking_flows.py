@@ -13,6 +13,7 @@ from sqlalchemy import update
 
 from carebase.core.db import set_context
 from carebase.scheduling.models import Appointment
+from tests.e2e.browser import staff_login, watch_csp
 from tests.factories import Factory
 from tests.scheduling.bookable import make_bookable
 from tests.web.booking_helpers import patient_user, publish
@@ -20,24 +21,9 @@ from tests.web.booking_helpers import patient_user, publish
 pytestmark = pytest.mark.browser
 
 
-async def _watch_csp(context) -> None:  # type: ignore[no-untyped-def]
-    await context.add_init_script(
-        "window.__cspViolations = [];"
-        "document.addEventListener('securitypolicyviolation', e => window.__cspViolations.push(e.violatedDirective));"
-    )
-
-
 async def _no_sideways_scroll(page, width: int) -> None:  # type: ignore[no-untyped-def]
     scroll = await page.evaluate("document.documentElement.scrollWidth")
     assert scroll <= width, f"{page.url} scrolls sideways ({scroll}px > {width}px)"
-
-
-async def _staff_login(page, user) -> None:  # type: ignore[no-untyped-def]
-    await page.goto("/login")
-    await page.get_by_label("Email").fill(user.email)
-    await page.get_by_label("Password").fill(user.password)
-    await page.get_by_role("button", name="Sign in").click()
-    await page.wait_for_url(re.compile(r".*/$"))
 
 
 async def test_patient_finds_books_and_cancels_on_a_phone(phone, factory: Factory, owner_sessionmaker, mailbox, shot):
@@ -53,7 +39,7 @@ async def _patient_flow(context, device, width, factory, owner_sessionmaker, mai
     name = f"Dr. Anaya Menon {b.tenant.slug[-4:]}"
     await publish(owner_sessionmaker, b, name)
     user, _ = await patient_user(factory, b.tenant, given="Asha", family="Kumar")
-    await _watch_csp(context)
+    await watch_csp(context)
     page = await context.new_page()
 
     await page.goto("/find?q=" + b.tenant.slug[-4:])
@@ -116,9 +102,9 @@ async def test_front_desk_books_a_walk_in_checks_in_and_marks_a_no_show(desk, fa
     receptionist = await factory.user(b.tenant, "receptionist")
     await factory.patient(b.tenant, given="Meera", family="Pillai")
     await factory.patient(b.tenant, given="Arjun", family="Nair")
-    await _watch_csp(desk)
+    await watch_csp(desk)
     page = await desk.new_page()
-    await _staff_login(page, receptionist)
+    await staff_login(page, receptionist)
     await page.get_by_role("link", name="Open today's board").click()
     await page.get_by_role("heading", name="Main board").wait_for()
 
@@ -166,9 +152,9 @@ async def test_doctor_edits_schedule_adds_time_off_and_approves(desk, factory: F
             source="patient", booked_by_user_id=b.doctor.id, mode="in_person", price_minor=60000, currency="INR",
             payment_status="at_desk", reason="Knee pain",
         ))  # fmt: skip
-    await _watch_csp(desk)
+    await watch_csp(desk)
     page = await desk.new_page()
-    await _staff_login(page, b.doctor)
+    await staff_login(page, b.doctor)
     await page.get_by_role("link", name="My schedule").first.click()
     await page.get_by_role("heading", name="My schedule").wait_for()
     add = page.locator("#add")

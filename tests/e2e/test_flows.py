@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import update
 
 from carebase.identity.models import Device
+from tests.e2e.browser import csp_violations, watch_csp
 from tests.factories import Factory
 
 pytestmark = pytest.mark.browser
@@ -28,24 +29,12 @@ def _next_totp(secret: str) -> str:
     return totp.at(time.time() + totp.interval)
 
 
-async def _csp_violations(page) -> list[str]:  # type: ignore[no-untyped-def]
-    return await page.evaluate("window.__cspViolations || []")
-
-
-async def _watch_csp(context) -> None:  # type: ignore[no-untyped-def]
-    # An init script is injected by the browser driver, not the page, so the CSP does not apply to it.
-    await context.add_init_script(
-        "window.__cspViolations = [];"
-        "document.addEventListener('securitypolicyviolation', e => window.__cspViolations.push(e.violatedDirective));"
-    )
-
-
-async def test_staff_login_with_mfa(desk, factory: Factory, shot):
+async def teststaff_login_with_mfa(desk, factory: Factory, shot):
     tenant = await factory.tenant()
     admin = await factory.user(tenant, "hospital_admin", mfa=True)
     await factory.user(tenant, "doctor")
     await factory.patient(tenant)
-    await _watch_csp(desk)
+    await watch_csp(desk)
     page = await desk.new_page()
     await page.goto("/admin/devices")
     assert re.search(r"/login\?next=/admin/devices$", page.url)
@@ -73,7 +62,7 @@ async def test_staff_login_with_mfa(desk, factory: Factory, shot):
         response = await page.goto(path)
         assert response is not None and response.status == 200, path
         await shot(page, name)
-    assert await _csp_violations(page) == []
+    assert await csp_violations(page) == []
     cookies = {c["name"]: c for c in await desk.cookies()}
     assert cookies["cb_access"]["httpOnly"] and cookies["cb_access"]["sameSite"] == "Lax"
     await page.get_by_role("button", name="Sign out").click()
@@ -86,7 +75,7 @@ async def test_patient_otp_login_on_a_phone(phone, factory: Factory, mailbox, sh
     email = f"asha-{tenant.slug}@patients.example"
     patient = await factory.user(tenant, "patient", password=None, email=email)
     await factory.patient(tenant, user=patient, given="Asha", family="Kumar")
-    await _watch_csp(phone)
+    await watch_csp(phone)
     page = await phone.new_page()
     await page.goto("/patient-login")
     await shot(page, "10-patient-login-phone")
@@ -109,7 +98,7 @@ async def test_patient_otp_login_on_a_phone(phone, factory: Factory, mailbox, sh
     assert width <= 390, f"the page scrolls sideways on a phone ({width}px)"
     await page.goto("/account")
     await shot(page, "14-patient-account-phone")
-    assert await _csp_violations(page) == []
+    assert await csp_violations(page) == []
 
 
 async def test_admin_approves_a_device(browser, live_server, factory: Factory, shot):

@@ -12,7 +12,7 @@ import pytest
 from carebase.core.db import set_context
 from carebase.core.worker import run_worker
 from carebase.scheduling.models import Appointment
-from tests.e2e.test_booking_flows import _staff_login, _watch_csp
+from tests.e2e.browser import staff_login, watch_csp
 from tests.factories import Factory
 from tests.scheduling.bookable import make_bookable
 
@@ -39,12 +39,12 @@ async def test_a_check_in_on_one_screen_shows_on_another_without_reload(
     # Only this test's kind of event (the suite leaves a backlog of others behind), no cron.
     worker = asyncio.create_task(run_worker(database_url, stop, topics=["appointment.checked_in"], cron_enabled=False))
     try:
-        await _watch_csp(desk)
-        await _watch_csp(other)
+        await watch_csp(desk)
+        await watch_csp(other)
         pages = []
         for context, user in ((desk, front), (other, back)):
             page = await context.new_page()
-            await _staff_login(page, user)
+            await staff_login(page, user)
             await page.goto(f"/desk?location={b.location_id}")
             await page.locator("html[data-live='connected']").wait_for()
             pages.append(page)

@@ -4,11 +4,10 @@ test-artifacts/screenshots/."""
 
 from __future__ import annotations
 
-import pyotp
 import pytest
 from playwright.async_api import expect
 
-from tests.e2e.test_flows import _csp_violations, _watch_csp
+from tests.e2e.browser import csp_violations, staff_login_mfa, watch_csp
 from tests.factories import Factory
 from tests.web.test_notifications_pages import _notify
 
@@ -20,16 +19,9 @@ async def test_notification_settings_page(desk, factory: Factory, shot):
     admin = await factory.user(tenant, "hospital_admin", mfa=True)
     await _notify(factory, tenant, admin, 3)
     await _notify(factory, tenant, admin, 1, read=True)
-    await _watch_csp(desk)
+    await watch_csp(desk)
     page = await desk.new_page()
-    await page.goto("/login")
-    await page.get_by_label("Email").fill(admin.email)
-    await page.get_by_label("Password").fill(admin.password)
-    await page.get_by_role("button", name="Sign in").click()
-    await page.wait_for_url("**/login/mfa**")
-    await page.get_by_label("Code").fill(pyotp.TOTP(admin.totp_secret).now())
-    await page.get_by_role("button", name="Verify and continue").click()
-    await page.wait_for_url(lambda url: "/login" not in url)
+    await staff_login_mfa(page, admin)
     bell = page.get_by_role("link", name="Notifications, 3 unread")
     await bell.click()
     await page.wait_for_url("**/account/notifications")
@@ -67,7 +59,7 @@ async def test_notification_settings_page(desk, factory: Factory, shot):
     await page.wait_for_timeout(300)
     await page.evaluate("window.scrollTo(0, 0)")
     await shot(page, "62-notifications-saved")
-    assert await _csp_violations(page) == []
+    assert await csp_violations(page) == []
 
 
 async def test_notifications_page_on_a_phone(phone, factory: Factory, shot):
@@ -75,7 +67,7 @@ async def test_notifications_page_on_a_phone(phone, factory: Factory, shot):
     patient = await factory.user(tenant, "patient")
     await factory.patient(tenant, user=patient)
     await _notify(factory, tenant, patient, 2, category="reminder")
-    await _watch_csp(phone)
+    await watch_csp(phone)
     page = await phone.new_page()
     await page.goto("/login")
     await page.get_by_label("Email").fill(patient.email)
@@ -87,7 +79,7 @@ async def test_notifications_page_on_a_phone(phone, factory: Factory, shot):
     await shot(page, "63-notifications-phone")
     width = await page.evaluate("document.documentElement.scrollWidth")
     assert width <= 390, f"the page scrolls sideways on a phone ({width}px)"
-    assert await _csp_violations(page) == []
+    assert await csp_violations(page) == []
 
 
 async def test_desk_export_progress_and_dead_letters(desk, factory: Factory, owner_sessionmaker, database_url, shot,
@@ -102,16 +94,9 @@ async def test_desk_export_progress_and_dead_letters(desk, factory: Factory, own
 
     clinic, _, starts = await _book(client, factory, owner_sessionmaker)
     admin = await factory.user(clinic.tenant, "hospital_admin", mfa=True)
-    await _watch_csp(desk)
+    await watch_csp(desk)
     page = await desk.new_page()
-    await page.goto("/login")
-    await page.get_by_label("Email").fill(admin.email)
-    await page.get_by_label("Password").fill(admin.password)
-    await page.get_by_role("button", name="Sign in").click()
-    await page.wait_for_url("**/login/mfa**")
-    await page.get_by_label("Code").fill(pyotp.TOTP(admin.totp_secret).now())
-    await page.get_by_role("button", name="Verify and continue").click()
-    await page.wait_for_url(lambda url: "/login" not in url)
+    await staff_login_mfa(page, admin)
     await page.goto(f"/desk?date={starts.date().isoformat()}")
     await page.get_by_role("button", name="Export appointments (CSV)").click()
     await page.locator("#export-status progress").wait_for()
@@ -138,4 +123,4 @@ async def test_desk_export_progress_and_dead_letters(desk, factory: Factory, own
     finally:
         await conn.execute("DELETE FROM outbox WHERE id = $1", event_id)
         await conn.close()
-    assert await _csp_violations(page) == []
+    assert await csp_violations(page) == []
