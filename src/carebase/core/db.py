@@ -8,7 +8,10 @@ Two roles reach the database:
 
 from __future__ import annotations
 
+import asyncio
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import datetime
 
 import asyncpg
@@ -73,6 +76,19 @@ class Database:
         )
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False, autoflush=True)
         self._owner_engine: AsyncEngine | None = None
+        self.pool_size = pool_size
+        self._raw_pool: asyncpg.Pool | None = None
+        self._raw_lock = asyncio.Lock()
+
+    async def raw_pool(self) -> asyncpg.Pool:
+        """A plain asyncpg pool as the app role, for the hot paths that skip SQLAlchemy (public reads,
+        availability, hold and confirm). Opened on first use; RLS applies exactly as on the engine."""
+        if self._raw_pool is None:
+            async with self._raw_lock:
+                if self._raw_pool is None:
+                    dsn = self.app_url.set(drivername="postgresql").render_as_string(hide_password=False)
+                    self._raw_pool = await asyncpg.create_pool(dsn, min_size=1, max_size=self.pool_size)
+        return self._raw_pool
 
     @property
     def owner_engine(self) -> AsyncEngine:
@@ -81,6 +97,9 @@ class Database:
         return self._owner_engine
 
     async def dispose(self) -> None:
+        if self._raw_pool is not None:
+            await self._raw_pool.close()
+            self._raw_pool = None
         await self.engine.dispose()
         if self._owner_engine is not None:
             await self._owner_engine.dispose()
@@ -96,6 +115,25 @@ async def driver_connection(session: AsyncSession) -> asyncpg.Connection:
         # SQLAlchemy opens the transaction lazily, on its first statement: make it open it now.
         await connection.execute(_NOOP)
     return driver
+
+
+_RAW_CONTEXT = (
+    "SELECT set_config('app.tenant_id', $1, true), set_config('app.user_id', $2, true),"
+    " set_config('app.platform_admin', $3, true)"
+)
+
+
+@asynccontextmanager
+async def raw_transaction(
+    db: Database, *, tenant_id: uuid.UUID | None = None, user_id: uuid.UUID | None = None, readonly: bool = False
+) -> AsyncIterator[asyncpg.Connection]:
+    """A transaction on the raw pool, in a tenant's context when given (``SET LOCAL`` semantics, as
+    ``set_context``). Commits when the block ends, rolls back on any exception."""
+    pool = await db.raw_pool()
+    async with pool.acquire() as conn, conn.transaction(readonly=readonly):
+        if tenant_id or user_id:
+            await conn.execute(_RAW_CONTEXT, str(tenant_id) if tenant_id else "", str(user_id) if user_id else "", "")
+        yield conn
 
 
 _NOOP = text("SELECT 1")
