@@ -397,11 +397,11 @@ async def _breakdown(app_dsn: str, tenant_id: uuid.UUID, practitioner_id: uuid.U
                      first_day: date, n: int = 50) -> dict[str, Any]:  # fmt: skip
     """Median in-process cost (this process, app role, tenant context) of the three parts of one
     availability request: the load SQL round trip, ``availability_on`` (SQL + slot computation), and
-    the response (``availability_read`` + JSON)."""
+    the response (``availability_response``: JSON)."""
     import asyncpg
 
     from carebase.scheduling import availability as av
-    from carebase.scheduling.api_booking import availability_read
+    from carebase.scheduling.api_availability import availability_response
 
     last_day = first_day + timedelta(days=6)
     ws = datetime.combine(first_day - timedelta(days=1), dtime(), tzinfo=UTC)
@@ -418,7 +418,7 @@ async def _breakdown(app_dsn: str, tenant_id: uuid.UUID, practitioner_id: uuid.U
                 result = await av.availability_on(conn, practitioner_id=practitioner_id, service_id=service_id,
                                                   first_day=first_day, days=7)  # fmt: skip
                 t2 = time.perf_counter()
-                availability_read(result, service_id).model_dump_json()
+                availability_response(result, service_id)
                 t3 = time.perf_counter()
                 sql.append(t1 - t0)
                 total.append(t2 - t1)

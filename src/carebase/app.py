@@ -40,6 +40,7 @@ from carebase.patients.api import router as patients_router
 from carebase.realtime import service as realtime
 from carebase.realtime.ws import router as ws_router
 from carebase.realtime.ws import web_router as ws_web_router
+from carebase.scheduling.api_availability import router as availability_router
 from carebase.scheduling.api_booking import router as booking_router
 from carebase.scheduling.api_calendars import public_router as calendar_feed_router
 from carebase.scheduling.api_calendars import router as calendars_router
@@ -57,8 +58,8 @@ STATIC_DIR = Path(__file__).parent / "web" / "static"
 def api_router() -> APIRouter:
     api = APIRouter(prefix="/api/v1")
     for router in (auth_router, account_router, admin_router, tenancy_router, patients_router, audit_router,
-                   booking_router, public_availability_router, schedules_router, dependents_router, calendars_router,
-                   notifications_router):
+                   availability_router, booking_router, public_availability_router, schedules_router, dependents_router,
+                   calendars_router, notifications_router):
         api.include_router(router)
     api.include_router(directory_public_router)
     api.include_router(directory_router)

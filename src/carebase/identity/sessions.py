@@ -4,9 +4,12 @@ and ``load_principal``, the one place a verified token becomes a Principal."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
+import asyncpg
 from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -43,9 +46,7 @@ async def _issue(session: AsyncSession, auth: AuthSession, role: Role, mfa_pendi
     refresh = random_token(32)
     session.add(RefreshToken(session_id=auth.id, token_hash=sha256_hex(refresh)))
     await session.flush()
-    access, ttl = issue_access_token(
-        AccessClaims(auth.user_id, auth.tenant_id, auth.membership_id, auth.id, role)
-    )
+    access, ttl = issue_access_token(AccessClaims(auth.user_id, auth.tenant_id, auth.membership_id, auth.id, role))
     return TokenPair(access, ttl, refresh, auth.expires_at, auth.id, role, auth.tenant_id, mfa_pending)
 
 
@@ -141,24 +142,10 @@ async def _on_refresh_failure(session: AsyncSession, token_hash: str, now: datet
 
 
 _AUTHENTICATE = text("SELECT * FROM app_authenticate(:sid, :uid, :tid, :platform)")
+_AUTHENTICATE_RAW = "SELECT * FROM app_authenticate($1, $2, $3, $4)"
 
 
-async def load_principal(session: AsyncSession, claims: AccessClaims) -> Principal:
-    """Turn verified token claims into a Principal if the session, membership, user and tenant
-    are all still live. One round trip: ``app_authenticate`` (migration 0002) sets the
-    transaction's context from the claims and returns the session's row."""
-    connection = await session.connection()
-    row = (
-        await connection.execute(
-            _AUTHENTICATE,
-            {
-                "sid": claims.session_id,
-                "uid": claims.user_id,
-                "tid": claims.tenant_id,
-                "platform": claims.role is Role.PLATFORM_ADMIN,
-            },
-        )
-    ).first()
+def _principal(claims: AccessClaims, row: Sequence[Any] | None) -> Principal:
     if row is None:
         raise NotAuthenticated("The session has ended. Sign in again.")
     full_name, enrolled, mfa_verified, role_name = row
@@ -174,6 +161,26 @@ async def load_principal(session: AsyncSession, claims: AccessClaims) -> Princip
         full_name=full_name,
         mfa_pending=role.requires_mfa and not (enrolled and mfa_verified),
     )
+
+
+async def load_principal(session: AsyncSession, claims: AccessClaims) -> Principal:
+    """Turn verified token claims into a Principal if the session, membership, user and tenant
+    are all still live. One round trip: ``app_authenticate`` (migration 0002) sets the
+    transaction's context from the claims and returns the session's row."""
+    connection = await session.connection()
+    params = {
+        "sid": claims.session_id, "uid": claims.user_id, "tid": claims.tenant_id,
+        "platform": claims.role is Role.PLATFORM_ADMIN,
+    }  # fmt: skip
+    return _principal(claims, (await connection.execute(_AUTHENTICATE, params)).first())
+
+
+async def load_principal_raw(conn: asyncpg.Connection, claims: AccessClaims) -> Principal:
+    """``load_principal`` on a raw connection inside its transaction (the hot paths)."""
+    row = await conn.fetchrow(
+        _AUTHENTICATE_RAW, claims.session_id, claims.user_id, claims.tenant_id, claims.role is Role.PLATFORM_ADMIN
+    )
+    return _principal(claims, row)
 
 
 async def revoke_session(
@@ -210,7 +217,11 @@ async def list_sessions(session: AsyncSession, principal: Principal) -> list[Aut
 
 
 async def revoke_all_for_user(
-    session: AsyncSession, user_id: uuid.UUID, reason: str, *, tenant_id: uuid.UUID | None = None,
+    session: AsyncSession,
+    user_id: uuid.UUID,
+    reason: str,
+    *,
+    tenant_id: uuid.UUID | None = None,
     keep: uuid.UUID | None = None,
 ) -> None:
     """End a user's sessions: in one tenant, or everywhere; optionally keeping the current one."""

@@ -5,23 +5,18 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, date, datetime, time
 from typing import Annotated, Literal
-from zoneinfo import ZoneInfo
 
-import orjson
 from fastapi import APIRouter, Depends, Header, Query, Response
 
 from carebase.core.api import PageParams
-from carebase.core.clock import utcnow
 from carebase.core.idempotency import request_fingerprint, run_once
 from carebase.core.schemas import Page
 from carebase.identity.deps import Ctx, require
 from carebase.scheduling import booking, queries, waitlist
-from carebase.scheduling.availability import Availability, availability
 from carebase.scheduling.permissions import SchedulingPermission as P
 from carebase.scheduling.queries import AppointmentFilter
 from carebase.scheduling.schemas_booking import (
     AppointmentRead,
-    AvailabilityRead,
     CancelRequest,
     HoldCreate,
     RescheduleRequest,
@@ -37,40 +32,6 @@ Manager = Annotated[Ctx, Depends(require(P.APPOINTMENTS_MANAGE))]
 Approver = Annotated[Ctx, Depends(require(P.BOOKINGS_APPROVE))]
 WaitlistManager = Annotated[Ctx, Depends(require(P.WAITLIST_MANAGE))]
 IdempotencyKey = Annotated[str | None, Header(max_length=200)]
-
-
-def availability_response(result: Availability, service_id: uuid.UUID) -> Response:
-    """The availability document (shape: ``AvailabilityRead``), serialised straight to JSON: a week
-    holds a few hundred slots and this is the hottest read, so no per-slot model objects."""
-    zones = {loc: ZoneInfo(tz) for loc, tz in result.timezones.items()}
-    utc = ZoneInfo("UTC")
-    body = {
-        "practitioner_id": result.practitioner_id, "service_id": service_id,
-        "duration_minutes": result.service.duration_minutes, "price_minor": result.service.price_minor,
-        "currency": result.service.currency, "mode": result.service.mode, "first_day": result.first_day,
-        "last_day": result.last_day, "timezones": {str(k): v for k, v in result.timezones.items()},
-        "slots": [
-            {"starts_at": s.starts_at, "ends_at": s.ends_at, "location_id": s.location_id,
-             "local_start": s.starts_at.astimezone(zones.get(s.location_id, utc)).isoformat()}
-            for s in result.slots
-        ],
-    }  # fmt: skip
-    return Response(orjson.dumps(body), media_type="application/json")
-
-
-@router.get("/practitioners/{practitioner_id}/availability", response_model=AvailabilityRead)
-async def practitioner_availability(
-    practitioner_id: uuid.UUID,
-    ctx: Booker,
-    service_id: uuid.UUID,
-    start: Annotated[date | None, Query(alias="from", description="First local date (default today)")] = None,
-    days: Annotated[int, Query(ge=1, le=31)] = 7,
-) -> Response:
-    result = await availability(
-        ctx.session, practitioner_id=practitioner_id, service_id=service_id,
-        first_day=start or utcnow().date(), days=days,
-    )  # fmt: skip
-    return availability_response(result, service_id)
 
 
 def _read(a: object) -> dict[str, object]:

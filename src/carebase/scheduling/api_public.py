@@ -17,7 +17,7 @@ from carebase.core.db import set_context
 from carebase.core.errors import NotFound
 from carebase.core.uow import unit_of_work
 from carebase.identity.deps import get_db
-from carebase.scheduling.api_booking import availability_response
+from carebase.scheduling.api_availability import availability_response
 from carebase.scheduling.availability import availability
 from carebase.scheduling.schemas_booking import AvailabilityRead
 
