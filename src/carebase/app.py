@@ -20,6 +20,7 @@ from carebase.core import cache as core_cache
 from carebase.core.bootstrap import ensure_app_role, resolve_owner_url
 from carebase.core.db import Database
 from carebase.core.errors import install_handlers, problem_response
+from carebase.core.invalidation import Invalidation
 from carebase.core.logging import configure_logging
 from carebase.core.metrics import render as render_metrics
 from carebase.core.middleware import PlatformMiddleware
@@ -31,6 +32,7 @@ from carebase.directory.api import router as directory_router
 from carebase.identity.api_account import router as account_router
 from carebase.identity.api_admin import router as admin_router
 from carebase.identity.api_auth import router as auth_router
+from carebase.identity.principal_cache import PrincipalCache
 from carebase.jobs.api import router as jobs_router
 from carebase.notifications import outbound
 from carebase.notifications.api import router as notifications_router
@@ -40,13 +42,14 @@ from carebase.patients.api import router as patients_router
 from carebase.realtime import service as realtime
 from carebase.realtime.ws import router as ws_router
 from carebase.realtime.ws import web_router as ws_web_router
+from carebase.scheduling.api_availability import public_router as public_availability_router
 from carebase.scheduling.api_availability import router as availability_router
 from carebase.scheduling.api_booking import router as booking_router
 from carebase.scheduling.api_calendars import public_router as calendar_feed_router
 from carebase.scheduling.api_calendars import router as calendars_router
 from carebase.scheduling.api_dependents import router as dependents_router
-from carebase.scheduling.api_public import router as public_availability_router
 from carebase.scheduling.api_schedules import router as schedules_router
+from carebase.scheduling.avcache import AvailabilityCache
 from carebase.settings import Settings, get_settings
 from carebase.tenancy.api import router as tenancy_router
 
@@ -57,9 +60,21 @@ STATIC_DIR = Path(__file__).parent / "web" / "static"
 
 def api_router() -> APIRouter:
     api = APIRouter(prefix="/api/v1")
-    for router in (auth_router, account_router, admin_router, tenancy_router, patients_router, audit_router,
-                   availability_router, booking_router, public_availability_router, schedules_router, dependents_router,
-                   calendars_router, notifications_router):
+    for router in (
+        auth_router,
+        account_router,
+        admin_router,
+        tenancy_router,
+        patients_router,
+        audit_router,
+        availability_router,
+        booking_router,
+        public_availability_router,
+        schedules_router,
+        dependents_router,
+        calendars_router,
+        notifications_router,
+    ):
         api.include_router(router)
     api.include_router(directory_public_router)
     api.include_router(directory_router)
@@ -92,6 +107,10 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
         app.state.outbound = outbound.Outbound(app.state.db, make_dispatcher(settings))
         outbound.install(app.state.outbound)
         await realtime.start(app.state, settings, app.state.db)
+        app.state.invalidation = Invalidation(app.state.db.owner_url)
+        app.state.principal_cache = PrincipalCache(app.state.invalidation)
+        app.state.availability_cache = AvailabilityCache(app.state.invalidation)
+        await app.state.invalidation.start()
         stop_worker = asyncio.Event()
         worker_task = None
         if own_db and settings.run_worker_in_process:
@@ -103,6 +122,7 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
             stop_worker.set()
             if worker_task:
                 await asyncio.wait_for(worker_task, timeout=10)
+            await app.state.invalidation.stop()
             await realtime.stop(app.state)
             await app.state.outbound.drain()
             outbound.uninstall(app.state.outbound)

@@ -17,6 +17,10 @@ LATENCY = Histogram(
     registry=REGISTRY,
 )
 
+CACHE = Counter(
+    "carebase_cache_lookups_total", "In-process cache lookups", ["cache", "outcome"], registry=REGISTRY
+)
+
 
 def observe(method: str, route: str, status: int, seconds: float) -> None:
     labels = (method, route, str(status))

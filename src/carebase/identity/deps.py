@@ -65,6 +65,13 @@ class Ctx:
     session: AsyncSession
 
 
+def hold_until_mfa(principal: Principal, allow_mfa_pending: bool) -> None:
+    if principal.mfa_pending and not allow_mfa_pending:
+        raise PermissionDenied(
+            "Set up two-step sign-in first: your role requires it.", code_hint="mfa_enrolment_required"
+        )
+
+
 @asynccontextmanager
 async def authenticated_ctx(db: Database, claims: AccessClaims, *, allow_mfa_pending: bool) -> AsyncIterator[Ctx]:
     """The request's unit of work with its principal. A context manager (not a generator looped
@@ -74,10 +81,7 @@ async def authenticated_ctx(db: Database, claims: AccessClaims, *, allow_mfa_pen
         principal = await load_principal(session, claims)
         tenant_var.set(str(principal.tenant_id))
         actor_var.set(str(principal.user_id))
-        if principal.mfa_pending and not allow_mfa_pending:
-            raise PermissionDenied(
-                "Set up two-step sign-in first: your role requires it.", code_hint="mfa_enrolment_required"
-            )
+        hold_until_mfa(principal, allow_mfa_pending)
         yield Ctx(principal, session)
 
 
@@ -107,11 +111,18 @@ async def audit_denial(db: Database, principal: Principal, permission: str, path
         )  # fmt: skip
 
 
+async def enforce(request: Request, principal: Principal, permission: str, *, allow_mfa_pending: bool = False) -> None:
+    """Default deny, for handlers that authenticate without ``Auth`` (the hot reads): an admin who
+    must still enrol MFA is held back, and a missing permission is refused and audited."""
+    hold_until_mfa(principal, allow_mfa_pending)
+    if not principal.can(permission):
+        await audit_denial(get_db(request), principal, str(permission), request.url.path)
+        raise PermissionDenied()
+
+
 def require(permission: str) -> Callable[..., Coroutine[Any, Any, Ctx]]:
     async def check(request: Request, ctx: Auth) -> Ctx:
-        if not ctx.principal.can(permission):
-            await audit_denial(get_db(request), ctx.principal, str(permission), request.url.path)
-            raise PermissionDenied()
+        await enforce(request, ctx.principal, permission)
         return ctx
 
     return check

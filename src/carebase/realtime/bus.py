@@ -5,32 +5,27 @@ A bus message is one JSON text: ``{"id", "seq", "tenant_id", "topic", "type", "d
 payloads are limited to 8000 bytes; our data are ids and statuses (clients fetch details over
 HTTP), and a message that would not fit is sent without its data (``"truncated": true``).
 
-Listeners reconnect by themselves (backoff up to 5 s). Messages published while a listener was
-away are not replayed by the bus: on reconnection the listener calls ``on_gap`` and the hub tells
-every client to resynchronise (clients re-fetch their view)."""
+Listeners reconnect by themselves (``core.listen``). Messages published while a listener was away
+are not replayed by the bus: on reconnection the listener calls ``on_gap`` and the hub tells every
+client to resynchronise (clients re-fetch their view)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import logging
-from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import Any, Protocol
 
 import asyncpg
 import orjson
 
-from carebase.core.bootstrap import asyncpg_dsn
+from carebase.core.listen import OnGap, OnMessage, PgListener, Supervised
 
 log = logging.getLogger("carebase.realtime")
 
 CHANNEL = "carebase_realtime"
 NOTIFY_LIMIT = 7900  # PostgreSQL refuses NOTIFY payloads of 8000 bytes and more
-
-OnMessage = Callable[[bytes], None]
-OnGap = Callable[[], None]
 
 
 def encode(message: dict[str, Any]) -> bytes:
@@ -90,88 +85,14 @@ class Bus(Protocol):
     async def close(self) -> None: ...
 
 
-class _Supervised(ABC):
-    """Runs ``_listen`` forever, reconnecting with backoff; ``start`` returns once first connected."""
-
-    name = "bus"
-
-    def __init__(self) -> None:
-        self._task: asyncio.Task[None] | None = None
-        self._ready = asyncio.Event()
-
-    async def start(self, on_message: OnMessage, on_gap: OnGap) -> None:
-        self._task = asyncio.create_task(self._run(on_message, on_gap), name=f"realtime-{self.name}")
-        ready = asyncio.ensure_future(self._ready.wait())
-        await asyncio.wait({ready, self._task}, timeout=10, return_when=asyncio.FIRST_COMPLETED)
-        if self._task.done():
-            ready.cancel()
-            self._task.result()  # raises the first connection error
-        if not self._ready.is_set():
-            ready.cancel()
-            raise RuntimeError(f"the realtime {self.name} bus did not connect")
-
-    async def _run(self, on_message: OnMessage, on_gap: OnGap) -> None:
-        delay = 0.1
-        first = True
-        while True:
-            try:
-                await self._listen(on_message, functools.partial(self._connected, first, on_gap))
-                first = False
-                delay = 0.1
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                if first and not self._ready.is_set():
-                    raise
-                first = False
-                log.warning("realtime bus disconnected; reconnecting", extra={"bus": self.name, "error": repr(exc)})
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 5.0)
-
-    def _connected(self, first: bool, on_gap: OnGap) -> None:
-        if first:
-            self._ready.set()
-        else:
-            on_gap()
-
-    @abstractmethod
-    async def _listen(self, on_message: OnMessage, connected: Callable[[], None]) -> None:
-        """Subscribe and forward messages until the connection drops (each backend's own)."""
-
-    async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._task
-
-
-class PostgresBus(_Supervised):
+class PostgresBus(PgListener):
     name = "postgresql"
 
     def __init__(self, url: str) -> None:
-        super().__init__()
-        self._dsn = asyncpg_dsn(url)
-
-    async def _listen(self, on_message: OnMessage, connected: Callable[[], None]) -> None:
-        conn = await asyncpg.connect(self._dsn)
-        lost = asyncio.Event()
-        try:
-            conn.add_termination_listener(lambda *_: lost.set())
-            await conn.add_listener(CHANNEL, lambda _c, _pid, _ch, payload: on_message(payload.encode()))
-            connected()
-            while not lost.is_set():
-                # A cheap liveness check: a dead server or network shows up here within 30 s.
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(lost.wait(), timeout=30)
-                if not lost.is_set():
-                    await conn.execute("SELECT 1", timeout=10)
-        finally:
-            with contextlib.suppress(Exception):
-                await conn.close(timeout=2)
-        raise ConnectionError("PostgreSQL listener connection lost")
+        super().__init__(url, CHANNEL)
 
 
-class RedisBus(_Supervised):
+class RedisBus(Supervised):
     name = "redis"
 
     def __init__(self, url: str) -> None:

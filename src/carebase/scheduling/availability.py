@@ -44,7 +44,10 @@ SELECT
      FROM appointments a
     WHERE a.practitioner_id = $1 AND a.starts_at < $6 AND a.ends_at > $5
       AND a.status IN ('held', 'requested', 'confirmed', 'checked_in', 'in_consultation')
-      AND NOT (a.status = 'held' AND a.hold_expires_at < now())) AS busy
+      AND NOT (a.status = 'held' AND a.hold_expires_at < now())) AS busy,
+  (SELECT min(a.hold_expires_at) FROM appointments a
+    WHERE a.practitioner_id = $1 AND a.starts_at < $6 AND a.ends_at > $5 AND a.status = 'held'
+      AND a.hold_expires_at >= now()) AS next_hold_expiry
 """
 
 
@@ -66,6 +69,8 @@ class Availability:
     last_day: date
     slots: list[Slot]
     timezones: dict[uuid.UUID, str]
+    # When a hold in the window lapses and its slot frees up by itself (no write announces it).
+    next_hold_expiry: datetime | None = None
 
 
 @cache
@@ -150,7 +155,7 @@ async def availability_on(
         first_day=first_day, last_day=last_day, duration_minutes=terms.duration_minutes,
         not_before=(now or utcnow()) + MIN_NOTICE,
     )  # fmt: skip
-    return Availability(practitioner_id, terms, first_day, last_day, slots, timezones)
+    return Availability(practitioner_id, terms, first_day, last_day, slots, timezones, row["next_hold_expiry"])
 
 
 async def is_free(
