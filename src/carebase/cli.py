@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -75,6 +76,7 @@ def serve(
     host: Annotated[str | None, typer.Option(help="Bind address")] = None,
     port: Annotated[int | None, typer.Option(help="Port")] = None,
     demo: Annotated[bool, typer.Option(help="Load demo data on first start (not in production)")] = True,
+    workers: Annotated[int | None, typer.Option(help="Server processes (default CAREBASE_SERVE_WORKERS, 1)")] = None,
 ) -> None:
     """Run the web app and API (and, unless configured otherwise, the worker in-process)."""
     import uvicorn
@@ -88,11 +90,18 @@ def serve(
     if demo and not settings.is_production:
         _seed(url)
     bind_host, bind_port = host or settings.host, port or settings.port
+    processes = workers or settings.serve_workers
     console.print(f"[bold green]Carebase[/] on http://{bind_host}:{bind_port}  (Ctrl-C stops everything)")
-    uvicorn.run(
-        create_app(settings), host=bind_host, port=bind_port, log_config=None, access_log=False,
-        proxy_headers=False, server_header=False,
-    )  # fmt: skip
+    options = {"host": bind_host, "port": bind_port, "log_config": None, "access_log": False,
+               "proxy_headers": False, "server_header": False}  # fmt: skip
+    if processes == 1:
+        uvicorn.run(create_app(settings), **options)  # type: ignore[arg-type]
+        return
+    # Several processes share the socket; each builds its own app (pools, caches, listeners, the
+    # in-process worker: workers share out events by row locks). They attach to the database this
+    # process has prepared (the embedded one stays owned, and stopped, by this process).
+    os.environ["CAREBASE_DATABASE_URL"] = url
+    uvicorn.run("carebase.app:create_app", factory=True, workers=processes, **options)  # type: ignore[arg-type]
 
 
 @app.command()

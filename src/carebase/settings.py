@@ -119,6 +119,8 @@ class Settings(BaseSettings):
     # Proxies whose X-Forwarded-For is believed (IP or CIDR). Empty: only the socket peer counts.
     trusted_proxies: list[str] = []
     run_worker_in_process: bool = True
+    # `carebase serve` processes (one per core serves the most; each holds its own pool and caches).
+    serve_workers: int = Field(1, ge=1, le=64)
     log_level: str = "INFO"
     max_body_bytes: int = 1_048_576
     otp_channels: list[Literal["console", "email"]] = ["console", "email"]
