@@ -39,6 +39,7 @@ from carebase.notifications.api import router as notifications_router
 from carebase.notifications.channels import make_dispatcher
 from carebase.notifications.webhooks import router as webhooks_router
 from carebase.patients.api import router as patients_router
+from carebase.patients.api_marketplace import router as patients_marketplace_router
 from carebase.realtime import service as realtime
 from carebase.realtime.ws import router as ws_router
 from carebase.realtime.ws import web_router as ws_web_router
@@ -79,6 +80,7 @@ def api_router() -> APIRouter:
         notifications_router,
         directory_router,
         jobs_router,
+        patients_marketplace_router,
     ):
         api.include_router(router)
     return api

@@ -31,6 +31,8 @@ PUBLIC = {
     ("POST", "/api/v1/auth/refresh"),
     ("POST", "/api/v1/auth/password/forgot"),
     ("POST", "/api/v1/auth/password/reset"),
+    ("POST", "/api/v1/marketplace/registrations/code"),
+    ("POST", "/api/v1/marketplace/registrations"),
 }
 
 # Public reads (the marketplace directory): they answer without a token; the status for a bare call.
@@ -133,6 +135,10 @@ TABLE |= {
     ("GET", "/api/v1/waitlist"): Access("doctor", "receptionist"),
     ("GET", "/api/v1/my/waitlist"): Access("pharmacist", "patient"),
     ("DELETE", "/api/v1/waitlist/{entry_id}"): Access("lab_staff", "patient"),
+}
+
+TABLE |= {
+    ("POST", "/api/v1/my/clinics"): Access("receptionist", "patient"),
 }
 
 ROLES = ["platform_admin", "hospital_admin", "doctor", "nurse", "pharmacist", "lab_staff", "receptionist", "patient"]
