@@ -7,7 +7,9 @@ from collections.abc import AsyncIterator, Callable, Coroutine
 from datetime import date
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, Field, ValidationError
 
 from carebase.core.api import PageParams
 from carebase.core.errors import PermissionDenied
@@ -30,7 +32,7 @@ from carebase.directory.schemas import (
     SpecialtiesSet,
     SpecialtyRead,
 )
-from carebase.identity.deps import Auth, Ctx, DbSession, audit_denial, get_db, require
+from carebase.identity.deps import Auth, Ctx, audit_denial, get_db, require
 
 public_router = APIRouter(prefix="/directory", tags=["directory (public)"])
 router = APIRouter(tags=["directory"])
@@ -69,47 +71,80 @@ JSON = "application/json"
 # --- public ---------------------------------------------------------------------------------------
 
 
-async def _filters(  # async: a sync dependency would cost a thread hop per request
-    specialty: Annotated[str | None, Query(max_length=60, description="A specialty code")] = None,
-    q: Annotated[str | None, Query(min_length=2, max_length=100, description="Name, specialty or condition")] = None,
-    lat: Annotated[float | None, Query(ge=-90, le=90)] = None,
-    lon: Annotated[float | None, Query(ge=-180, le=180)] = None,
-    radius_km: Annotated[float | None, Query(description="Around lat/lon; default 50, at most 200")] = None,
-    city: Annotated[str | None, Query(min_length=2, max_length=120)] = None,
-    min_price: Annotated[int | None, Query(ge=0, description="Minor units (paise, pence)")] = None,
-    max_price: Annotated[int | None, Query(ge=0, description="Minor units (paise, pence)")] = None,
-    currency: Annotated[str | None, Query(pattern=r"^[A-Z]{3}$")] = None,
-    language: Annotated[str | None, Query(max_length=8, description="ISO 639-1, e.g. hi")] = None,
-    mode: Mode | None = None,
-    available_before: Annotated[date | None, Query(description="A free slot on or before this date (UTC)")] = None,
-    sort: Annotated[str, Query(max_length=20, description="next_available (default), price or distance")] = (
+class SearchQuery(BaseModel):
+    """The search's query parameters, checked one by one (as FastAPI checks declared query parameters)."""
+
+    specialty: Annotated[str | None, Field(max_length=60, description="A specialty code")] = None
+    q: Annotated[str | None, Field(min_length=2, max_length=100, description="Name, specialty or condition")] = None
+    lat: Annotated[float | None, Field(ge=-90, le=90)] = None
+    lon: Annotated[float | None, Field(ge=-180, le=180)] = None
+    radius_km: Annotated[float | None, Field(description="Around lat/lon; default 50, at most 200")] = None
+    city: Annotated[str | None, Field(min_length=2, max_length=120)] = None
+    min_price: Annotated[int | None, Field(ge=0, description="Minor units (paise, pence)")] = None
+    max_price: Annotated[int | None, Field(ge=0, description="Minor units (paise, pence)")] = None
+    currency: Annotated[str | None, Field(pattern=r"^[A-Z]{3}$")] = None
+    language: Annotated[str | None, Field(max_length=8, description="ISO 639-1, e.g. hi")] = None
+    mode: Mode | None = None
+    available_before: Annotated[date | None, Field(description="A free slot on or before this date (UTC)")] = None
+    sort: Annotated[str, Field(max_length=20, description="next_available (default), price or distance")] = (
         "next_available"
-    ),
-    limit: Annotated[int, Query(description=f"Results per page, at most {search.MAX_LIMIT}")] = 20,
-    cursor: Annotated[str | None, Query(max_length=500)] = None,
-) -> SearchFilters:
+    )
+    limit: Annotated[int, Field(description=f"Results per page, at most {search.MAX_LIMIT}")] = 20
+    cursor: Annotated[str | None, Field(max_length=500)] = None
+
+
+def _query_parameters(model: type[BaseModel]) -> list[dict[str, Any]]:
+    """OpenAPI query parameters for a model read by hand (the route declares none, to skip FastAPI's solver)."""
+    schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+    params = []
+    for name, prop in schema["properties"].items():
+        param = {"name": name, "in": "query", "required": False, "schema": prop}
+        if "description" in prop:
+            param["description"] = prop["description"]
+        params.append(param)
+    return params
+
+
+_VALIDATION_ERROR = {"$ref": "#/components/schemas/HTTPValidationError"}  # as FastAPI documents its own 422
+
+
+def _filters(params: dict[str, str]) -> SearchFilters:
+    try:
+        f = SearchQuery.model_validate(params)
+    except ValidationError as exc:
+        errors = [{**e, "loc": ("query", *e["loc"])} for e in exc.errors(include_url=False)]
+        raise RequestValidationError(errors) from None
     return SearchFilters(
-        specialty=specialty, q=q.strip() if q else None, lat=lat, lon=lon, radius_km=radius_km,
-        city=city.strip() if city else None, min_price=min_price, max_price=max_price, currency=currency,
-        language=language, mode=mode, available_before=available_before, sort=sort, limit=limit, cursor=cursor,
+        specialty=f.specialty, q=f.q.strip() if f.q else None, lat=f.lat, lon=f.lon, radius_km=f.radius_km,
+        city=f.city.strip() if f.city else None, min_price=f.min_price, max_price=f.max_price, currency=f.currency,
+        language=f.language, mode=f.mode, available_before=f.available_before, sort=f.sort, limit=f.limit,
+        cursor=f.cursor,
     )  # fmt: skip
 
 
-@public_router.get("/search", response_model=SearchPage)
-async def search_directory(filters: Annotated[SearchFilters, Depends(_filters)], session: DbSession) -> Response:
+@public_router.get(
+    "/search", response_model=SearchPage, openapi_extra={"parameters": _query_parameters(SearchQuery)},
+    responses={422: {"description": "Validation Error", "content": {JSON: {"schema": _VALIDATION_ERROR}}}},
+)  # fmt: skip
+async def search_directory(request: Request) -> Response:
     """Practitioners of every organisation that publishes to the marketplace; no sign-in needed.
     One result per practitioner and location."""
-    return Response(await search.search_listings(session, filters), media_type=JSON)
+    # The hot path: a cached page is found from the raw query string, without validation or the database.
+    params = search.query_params(request.scope["query_string"])
+    key, body = await search.cached_page(search.query_digest(params))
+    if body is None:
+        body = await search.search_listings(get_db(request), _filters(params), key)
+    return Response(body, media_type=JSON)
 
 
 @public_router.get("/specialties", response_model=list[SpecialtyRead])
-async def list_specialties(session: DbSession) -> Response:
-    return Response(await search.specialties_json(session), media_type=JSON)
+async def list_specialties(request: Request) -> Response:
+    return Response(await search.specialties_json(get_db(request)), media_type=JSON)
 
 
 @public_router.get("/practitioners/{practitioner_id}", response_model=PublicProfile)
-async def public_profile(practitioner_id: uuid.UUID, session: DbSession) -> Response:
-    return Response(await search.public_profile(session, practitioner_id), media_type=JSON)
+async def public_profile(practitioner_id: uuid.UUID, request: Request) -> Response:
+    return Response(await search.public_profile(get_db(request), practitioner_id), media_type=JSON)
 
 
 # --- the organisation's profiles and services -----------------------------------------------------

@@ -4,6 +4,11 @@ Search reads only ``directory_listings`` (public by design, no tenant context). 
 adds what only the tenant's own rows hold (bio, services): it finds the practitioner's tenant in the
 listing, then reads those rows in that tenant's context in a read-only transaction, and only for a
 practitioner who is listed (published, active, in a tenant that publishes to the marketplace).
+
+The API reads through ``Database.raw_pool()`` (no SQLAlchemy session: a search is one statement, so
+no transaction either); the web pages pass their unit of work's session and read on its connection.
+A cache hit touches neither the database nor pydantic: the API keys search pages by the query
+string's known parameters (``query_digest``), so only a miss validates its input.
 """
 
 from __future__ import annotations
@@ -16,13 +21,14 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from datetime import time as dtime
 from typing import Any
+from urllib.parse import parse_qsl
 
 import asyncpg
 import orjson
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from carebase.core import cache as core_cache
-from carebase.core.db import driver_connection
+from carebase.core.db import Database, driver_connection, raw_transaction
 from carebase.core.errors import NotFound, ValidationFailed
 from carebase.directory.cache import SEARCH_SCOPE, TTL, profile_key, search_key, tenant_of_key, tenant_scope
 from carebase.directory.schemas import ISO_639_1, SearchFilters
@@ -41,23 +47,45 @@ _COLUMNS = (
     " location_name, city, timezone, latitude, longitude, next_free_at"
 )
 
-# Specialties are reference data that only migrations change: kept per process for a few minutes.
-_specialties: tuple[float, dict[str, str]] = (0.0, {})
+# Specialties are reference data that only migrations change: kept per process for a few minutes,
+# with their JSON answer (GET /directory/specialties) ready-made.
+SPECIALTIES_TTL = 300.0
+_specialties: tuple[float, dict[str, str], bytes] = (0.0, {}, b"[]")
+
+# A pool (API) or a session's connection (web pages): both read alike.
+Reader = asyncpg.Connection | asyncpg.Pool
 
 
-async def specialty_names(conn: asyncpg.Connection) -> dict[str, str]:
+async def _reader(source: AsyncSession | Database) -> Reader:
+    return await source.raw_pool() if isinstance(source, Database) else await driver_connection(source)
+
+
+async def _load_specialties(conn: Reader) -> tuple[dict[str, str], bytes]:
     global _specialties
-    loaded_at, names = _specialties
-    if not names or time.monotonic() - loaded_at > 300:
+    loaded_at, names, body = _specialties
+    if not names or time.monotonic() - loaded_at > SPECIALTIES_TTL:
         rows = await conn.fetch("SELECT code, name FROM specialties ORDER BY name")
         names = {r["code"]: r["name"] for r in rows}
-        _specialties = (time.monotonic(), names)
-    return names
+        body = orjson.dumps([{"code": code, "name": name} for code, name in names.items()])
+        _specialties = (time.monotonic(), names, body)
+    return names, body
 
 
-async def specialties_json(session: AsyncSession) -> bytes:
-    names = await specialty_names(await driver_connection(session))
-    return orjson.dumps([{"code": code, "name": name} for code, name in names.items()])
+def forget_specialties() -> None:
+    """Drop the per-process copy (tests; a process that changed the reference data)."""
+    global _specialties
+    _specialties = (0.0, {}, b"[]")
+
+
+async def specialty_names(conn: Reader) -> dict[str, str]:
+    return (await _load_specialties(conn))[0]
+
+
+async def specialties_json(source: AsyncSession | Database) -> bytes:
+    loaded_at, _, body = _specialties
+    if loaded_at and time.monotonic() - loaded_at <= SPECIALTIES_TTL:
+        return body
+    return (await _load_specialties(await _reader(source)))[1]
 
 
 # --- input ----------------------------------------------------------------------------------------
@@ -70,6 +98,9 @@ def _err(field: str, msg: str) -> dict[str, Any]:
 def check_filters(f: SearchFilters, specialties: dict[str, str]) -> None:
     """Checks that need several fields at once; every problem is reported, as field errors."""
     errors = []
+    for name in ("q", "city"):  # PostgreSQL text cannot hold NUL: it would fail the query (a 500)
+        if "\x00" in (getattr(f, name) or ""):
+            errors.append(_err(name, "Remove the NUL character."))
     if f.specialty is not None and f.specialty not in specialties:
         errors.append(_err("specialty", "Unknown specialty code; see GET /api/v1/directory/specialties."))
     if (f.lat is None) != (f.lon is None):
@@ -169,7 +200,8 @@ def build_query(f: SearchFilters) -> tuple[str, list[Any]]:
         q = arg(f.q)
         # Full text over name (A), specialties and their condition words (B), city, tenant, qualifications;
         # or a name that matches a word of the query despite a typo (trigram word similarity).
-        where.append(f"(search @@ plainto_tsquery('simple', {q}) OR {q} <% practitioner_name)")
+        # The tsquery as a one-time subquery: in a generic plan a plain call would be evaluated again per row.
+        where.append(f"(search @@ (SELECT plainto_tsquery('simple', {q})) OR {q} <% practitioner_name)")
     if f.city:
         where.append(f"lower(city) = lower({arg(f.city)})")
     if f.currency:
@@ -197,7 +229,12 @@ def build_query(f: SearchFilters) -> tuple[str, list[Any]]:
     inner = f"SELECT {_COLUMNS}, {distance} AS distance_km FROM directory_listings"  # noqa: S608 (no input in text)
     if where:
         inner += " WHERE " + " AND ".join(where)
-    sql = f"SELECT * FROM ({inner}) AS l"  # noqa: S608
+    if f.q:
+        # Text matches first, then sort them: walking the next_free_at index instead (the planner's choice
+        # under LIMIT) tests the tsvector and the trigram word similarity on every row it passes, 3-5x slower.
+        sql = f"WITH l AS MATERIALIZED ({inner}) SELECT * FROM l"  # noqa: S608
+    else:
+        sql = f"SELECT * FROM ({inner}) AS l"  # noqa: S608
     if outer:
         sql += " WHERE " + " AND ".join(outer)
     sql += f" ORDER BY {column} ASC NULLS LAST, practitioner_id, location_id LIMIT {arg(f.limit + 1)}"
@@ -221,8 +258,12 @@ def _result(row: asyncpg.Record, with_distance: bool) -> dict[str, Any]:
         "max_price_minor": row["max_price_minor"],
         "currency": row["currency"],
         "location": {
-            "id": row["location_id"], "name": row["location_name"], "city": row["city"],
-            "latitude": row["latitude"], "longitude": row["longitude"], "timezone": row["timezone"],
+            "id": row["location_id"],
+            "name": row["location_name"],
+            "city": row["city"],
+            "latitude": row["latitude"],
+            "longitude": row["longitude"],
+            "timezone": row["timezone"],
         },  # fmt: skip
         "distance_km": round(row["distance_km"], 2) if with_distance else None,
         "next_free_at": row["next_free_at"],
@@ -230,17 +271,42 @@ def _result(row: asyncpg.Record, with_distance: bool) -> dict[str, Any]:
 
 
 def _cache_digest(f: SearchFilters) -> str:
-    return hashlib.sha256(orjson.dumps(f.model_dump(mode="json"), option=orjson.OPT_SORT_KEYS)).hexdigest()[:32]
+    """Web pages' key: the validated filters, normalised."""
+    return "f" + hashlib.sha256(orjson.dumps(f.model_dump(mode="json"), option=orjson.OPT_SORT_KEYS)).hexdigest()[:32]
 
 
-async def search_listings(session: AsyncSession, filters: SearchFilters) -> bytes:
-    """One page of public search results as JSON (``SearchPage``), from the cache when it can."""
+# The API's query parameters; others are ignored (and so cannot make a new cache entry).
+QUERY_FIELDS = frozenset(SearchFilters.model_fields)
+
+
+def query_params(query_string: bytes) -> dict[str, str]:
+    """The known parameters of a raw query string, read as Starlette and FastAPI read them (Latin-1,
+    blank values kept, the last of a repeated name wins)."""
+    return {k: v for k, v in parse_qsl(query_string.decode("latin-1"), keep_blank_values=True) if k in QUERY_FIELDS}
+
+
+def query_digest(params: dict[str, str]) -> str:
+    """The API's key: the known parameters as sent, sorted. Two spellings of one search are two entries
+    (both right); input that fails validation is never stored, so it is checked on every request."""
+    return "q" + hashlib.blake2b(orjson.dumps(sorted(params.items())), digest_size=16).hexdigest()
+
+
+async def cached_page(digest: str) -> tuple[str, bytes | None]:
+    """The cache key of a search page under the current generation, and the page if it is cached."""
     cache = core_cache.current()
-    key = search_key(await cache.generation(SEARCH_SCOPE), _cache_digest(filters))
-    cached = await cache.get(key)
-    if cached is not None:
-        return cached
-    conn = await driver_connection(session)
+    key = search_key(await cache.generation(SEARCH_SCOPE), digest)
+    return key, await cache.get(key)
+
+
+async def search_listings(source: AsyncSession | Database, filters: SearchFilters, key: str | None = None) -> bytes:
+    """One page of public search results as JSON (``SearchPage``), from the cache when it can.
+    ``key``: the API has looked in the cache already (``cached_page``) and missed."""
+    cache = core_cache.current()
+    if key is None:
+        key, cached = await cached_page(_cache_digest(filters))
+        if cached is not None:
+            return cached
+    conn = await _reader(source)
     check_filters(filters, await specialty_names(conn))
     sql, args = build_query(filters)
     rows = await conn.fetch(sql, *args)
@@ -274,14 +340,22 @@ _PROFILE_OWN = """
 """
 
 
-async def public_profile(session: AsyncSession, practitioner_id: uuid.UUID) -> bytes:
+async def _profile_rows(conn: asyncpg.Connection, practitioner_id: uuid.UUID) -> tuple[list[asyncpg.Record], Any]:
+    """The listing rows, then the tenant's own rows in its context (the caller's transaction is read-only)."""
+    listing = await conn.fetch(_PROFILE_LISTING, practitioner_id)
+    if not listing:
+        raise NotFound("No such practitioner in the directory.")
+    await conn.execute("SELECT set_config('app.tenant_id', $1, true)", str(listing[0]["tenant_id"]))
+    own = await conn.fetchrow(_PROFILE_OWN, practitioner_id)
+    return listing, own
+
+
+async def public_profile(source: AsyncSession | Database, practitioner_id: uuid.UUID) -> bytes:
     """A listed practitioner's public profile as JSON (``PublicProfile``); 404 unless listed."""
     cache = core_cache.current()
-    conn: asyncpg.Connection | None = None
     raw_tenant = await cache.get(tenant_of_key(practitioner_id))
     if raw_tenant is None:
-        conn = await driver_connection(session)
-        found = await conn.fetchval(
+        found = await (await _reader(source)).fetchval(
             "SELECT tenant_id FROM directory_listings WHERE practitioner_id = $1 LIMIT 1", practitioner_id
         )
         if found is None:
@@ -294,15 +368,15 @@ async def public_profile(session: AsyncSession, practitioner_id: uuid.UUID) -> b
     cached = await cache.get(key)
     if cached is not None:
         return cached
-    conn = conn or await driver_connection(session)
-    listing = await conn.fetch(_PROFILE_LISTING, practitioner_id)
-    if not listing:
-        raise NotFound("No such practitioner in the directory.")
     # The tenant's own rows, in its context, for a practitioner it has published; nothing can be written.
-    await conn.execute("SET LOCAL transaction_read_only = on")
-    await conn.execute("SELECT set_config('app.tenant_id', $1, true)", str(listing[0]["tenant_id"]))
-    own = await conn.fetchrow(_PROFILE_OWN, practitioner_id)
-    await conn.execute("SELECT set_config('app.tenant_id', '', true)")
+    if isinstance(source, Database):
+        async with raw_transaction(source, readonly=True) as conn:
+            listing, own = await _profile_rows(conn, practitioner_id)
+    else:
+        conn = await driver_connection(source)
+        await conn.execute("SET LOCAL transaction_read_only = on")
+        listing, own = await _profile_rows(conn, practitioner_id)
+        await conn.execute("SELECT set_config('app.tenant_id', '', true)")
     if own is None:
         raise NotFound("No such practitioner in the directory.")
     services = own["services"]
