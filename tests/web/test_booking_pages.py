@@ -195,17 +195,18 @@ async def test_patient_cannot_cancel_after_the_cutoff(client, factory: Factory, 
     assert late.status_code == 409 and "Changes online close 2 hours before the visit" in late.text
 
 
-async def test_patient_of_another_tenant_sees_a_clear_message(client, factory: Factory, owner_sessionmaker, mailbox):
+async def test_patient_of_another_tenant_is_offered_to_register(client, factory: Factory, owner_sessionmaker, mailbox):
+    """The registration itself: tests/web/test_clinic_join_pages.py."""
     b = await make_bookable(factory, owner_sessionmaker, start=time(0, 0), end=time(23, 45))
     await publish(owner_sessionmaker, b)
     elsewhere = await factory.tenant(kind="clinic")
     user, _ = await patient_user(factory, elsewhere)
     await web_patient_login(client, mailbox, user)
     profile = await client.get(f"/doctors/{b.practitioner_id}")
-    assert "Registered elsewhere" in profile.text
+    assert "New clinic for you" in profile.text
     slot = _slots(profile.text)[0]
     review = await client.get(f"/book?practitioner_id={b.practitioner_id}&service_id={b.service_id}&slot={slot}")
-    assert "Registered elsewhere" in review.text and "Hold this time" not in review.text
+    assert "Register with" in review.text and "Hold this time" not in review.text
 
 
 async def test_staff_are_sent_to_the_desk_and_find_is_public(client, factory: Factory, owner_sessionmaker):

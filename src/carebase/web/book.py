@@ -2,14 +2,16 @@
 member), hold it, confirm before the hold runs out, then add it to a calendar. My appointments
 (cancel with reason, reschedule with the slot picker), the waitlist and its offers.
 
-Patients book only in the tenant they are signed in to; a doctor of another tenant gets a clear
-message instead (registering across tenants comes later)."""
+Patients book in the tenant they are signed in to. A doctor of another clinic of the marketplace is
+one step away: the review page offers to register there (details prefilled from the patient's own
+record, confirmed or corrected), which moves the session to that clinic and comes back to the review."""
 
 from __future__ import annotations
 
 import uuid
 from datetime import date
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Request
 from starlette.responses import RedirectResponse, Response
@@ -17,13 +19,15 @@ from starlette.responses import RedirectResponse, Response
 from carebase.core.clock import utcnow
 from carebase.core.errors import CarebaseError, NotFound, PermissionDenied
 from carebase.identity.roles import Role
+from carebase.patients import marketplace
 from carebase.patients import service as patients
+from carebase.patients.schemas import PatientCreate
 from carebase.scheduling import booking, calendars, dependents, queries, waitlist
 from carebase.scheduling.availability import availability
 from carebase.tenancy.service import tenant_policy
-from carebase.web.auth import Web, WebCtx, WebRoute, parse_uuid
+from carebase.web.auth import Web, WebCtx, WebRoute, parse_uuid, set_session_cookies
 from carebase.web.find import load_profile
-from carebase.web.forms import errors_from_service, read_form
+from carebase.web.forms import errors_from_service, read_form, validate
 from carebase.web.slots import cards, parse_day, parse_slot, today_in, week_grid
 from carebase.web.templating import flash, render
 
@@ -48,8 +52,26 @@ async def _who_options(ctx: WebCtx) -> list[tuple[str, str]]:
     return options
 
 
+DETAILS = ("given_name", "family_name", "birth_date", "sex", "phone", "email")
+SEXES = [("female", "Female"), ("male", "Male"), ("other", "Other"), ("unknown", "Prefer not to say")]
+
+
+async def _join_form(request: Request, ctx: WebCtx, clinic_id: str, values: dict[str, str]) -> dict[str, Any]:
+    """What the review shows for a doctor of another clinic: continue there if the patient already is
+    registered (one click), else the details to register with, prefilled from their own record here."""
+    member = any(str(m.tenant_id) == clinic_id and m.role == "patient" and m.status == "active"
+                 for m in getattr(request.state, "memberships", []))  # fmt: skip
+    prefill: dict[str, str] = {}
+    if not member and "given_name" not in values:
+        async with ctx.uow() as session:
+            own = await marketplace.details_to_copy(session, ctx.principal)
+        if own is not None:
+            prefill = {k: str(v) for k, v in own.model_dump(include=set(DETAILS)).items() if v is not None}
+    return {"member": member, "form": prefill | values, "sexes": SEXES}
+
+
 async def _review(request: Request, ctx: WebCtx, values: dict[str, str], error: str | None = None,
-                  status: int = 200) -> Response:  # fmt: skip
+                  status: int = 200, join_errors: dict[str, str] | None = None) -> Response:  # fmt: skip
     profile = await load_profile(request, parse_uuid(values.get("practitioner_id", "")))
     service = next((s for s in profile["services"] if s["id"] == values.get("service_id")), None)
     slot = parse_slot(values.get("slot", ""))
@@ -59,7 +81,11 @@ async def _review(request: Request, ctx: WebCtx, values: dict[str, str], error: 
     other_tenant = profile["tenant_id"] != str(ctx.principal.tenant_id)
     context: dict[str, Any] = {"d": profile, "service": service, "slot": slot, "tz": tz, "values": values,
                                "error": error, "other_tenant": other_tenant}  # fmt: skip
-    context["who"] = [] if context["other_tenant"] else await _who_options(ctx)
+    context["join_errors"] = join_errors or {}
+    if other_tenant:
+        context["who"], context["join"] = [], await _join_form(request, ctx, profile["tenant_id"], values)
+    else:
+        context["who"] = await _who_options(ctx)
     return render(request, "booking/review.html", context, status)
 
 
@@ -67,6 +93,28 @@ async def _review(request: Request, ctx: WebCtx, values: dict[str, str], error: 
 async def review(request: Request, ctx: Patient) -> Response:
     values = {k: v for k, v in request.query_params.items() if k in ("practitioner_id", "service_id", "slot")}
     return await _review(request, ctx, values)
+
+
+@router.post("/book/join")
+async def join_clinic(request: Request, ctx: Patient) -> Response:
+    """Register with the picked doctor's clinic (or continue there), then back to the review, now there."""
+    form = await read_form(request)
+    profile = await load_profile(request, parse_uuid(form.get("practitioner_id", "")))
+    details = None
+    if form.get("existing") != "1":
+        # A blank field is a missing one: required names are reported, optional ones left out.
+        details, errors = validate(PatientCreate, {k: form[k] for k in DETAILS if form.get(k)})
+        if details is None:
+            return await _review(request, ctx, form, status=422, join_errors=errors)
+    try:
+        async with ctx.uow() as session:
+            joined = await marketplace.join_clinic(session, ctx.principal, uuid.UUID(profile["tenant_id"]), details)
+    except CarebaseError as exc:
+        return await _review(request, ctx, form, status=exc.status, join_errors=errors_from_service(exc))
+    set_session_cookies(request, joined.tokens)
+    flash(request, "switched")
+    back = {k: form.get(k, "") for k in ("practitioner_id", "service_id", "slot")}
+    return RedirectResponse("/book?" + urlencode(back), 303)
 
 
 @router.post("/book/hold")
