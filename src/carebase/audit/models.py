@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, String, text
+from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, LargeBinary, String, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -48,3 +48,20 @@ class AuditHead(TenantMixin, Base):
     tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organizations.id"), primary_key=True)
     seq: Mapped[int] = mapped_column(BigInteger)
     hash: Mapped[str] = mapped_column(String(64))
+
+
+class AuditPending(Base):
+    """Audit events of transactions still open. An ``INSERT`` here is all a command does; a deferred
+    trigger (migration 0010) links each row into its tenant's chain while the transaction commits and
+    deletes it, so the chain lock is held only for the commit itself. Never holds a row after a commit:
+    unlogged (no WAL for rows that live one transaction), no foreign keys (nothing to check or lock)."""
+
+    __tablename__ = "audit_pending"
+    __table_args__ = {"prefixes": ["UNLOGGED"]}
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    tenant_id: Mapped[uuid.UUID] = mapped_column()
+    event: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    # The event's canonical JSON around its seq (``audit.service.pending_args``).
+    prefix: Mapped[bytes] = mapped_column(LargeBinary)
+    suffix: Mapped[bytes] = mapped_column(LargeBinary)

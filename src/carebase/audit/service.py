@@ -1,8 +1,10 @@
 """Audit: append (in the caller's transaction), verify the chain, query.
 
 Each tenant has one chain: ``hash = sha256(prev_hash || canonical(row))``. ``audit_heads`` keeps
-the last link; appending locks that row, which serialises appends per tenant for the short time
-between the append and the commit, and lets ``verify`` notice a removed tail.
+the last link (which lets ``verify`` notice a removed tail); linking locks that row, which serialises
+a tenant's writers. So a command only inserts its event into ``audit_pending`` (one statement, no
+lock); a deferred trigger links it into the chain while the transaction commits (migration 0010), and
+the lock is held for the commit alone. A rolled-back transaction leaves nothing.
 """
 
 from __future__ import annotations
@@ -15,7 +17,6 @@ from typing import Any
 
 import asyncpg
 import orjson
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from carebase.core.clock import utcnow
@@ -30,7 +31,7 @@ _CHAINED_FIELDS = (
 )  # fmt: skip
 
 
-def _canonical(row: dict[str, Any]) -> bytes:
+def _canonical_values(row: dict[str, Any]) -> dict[str, Any]:
     data = {}
     for name in _CHAINED_FIELDS:
         value = row.get(name)
@@ -39,7 +40,11 @@ def _canonical(row: dict[str, Any]) -> bytes:
         elif isinstance(value, datetime):
             value = value.isoformat(timespec="microseconds")
         data[name] = value
-    return orjson.dumps(data, option=orjson.OPT_SORT_KEYS)
+    return data
+
+
+def _canonical(row: dict[str, Any]) -> bytes:
+    return orjson.dumps(_canonical_values(row), option=orjson.OPT_SORT_KEYS)
 
 
 def link_hash(prev_hash: str, row: dict[str, Any]) -> str:
@@ -50,6 +55,71 @@ def link_hash(prev_hash: str, row: dict[str, Any]) -> str:
 class Actor:
     user_id: uuid.UUID | None
     role: str | None
+
+
+def _split_canonical(values: dict[str, Any]) -> tuple[bytes, bytes]:
+    """The canonical JSON of an event's values without its ``seq``, as the bytes before and after the
+    number: ``canonical(row) == prefix + str(seq) + suffix``. The database knows ``seq`` only under the
+    chain lock, so it completes the hash there (``app_audit_append``, migration 0010)."""
+    before = {k: v for k, v in values.items() if k < "seq"}
+    after = {k: v for k, v in values.items() if k > "seq"}
+    return (
+        orjson.dumps(before, option=orjson.OPT_SORT_KEYS)[:-1] + b',"seq":',
+        b"," + orjson.dumps(after, option=orjson.OPT_SORT_KEYS)[1:],
+    )
+
+
+def pending_sql(first: int = 1, *, source: str | None = None) -> str:
+    """The INSERT of one pending event, its five parameters (``pending_args``) numbered from ``first``; with
+    ``source`` (a CTE's name) only when that CTE returns a row, for commands that fold it into their write."""
+    p = [f"${first + i}" for i in range(5)]
+    values = f"SELECT {p[0]}::uuid, {p[1]}::uuid, {p[2]}::jsonb, {p[3]}::bytea, {p[4]}::bytea"
+    return f"INSERT INTO audit_pending (id, tenant_id, event, prefix, suffix) {values}" + (
+        f" FROM {source}" if source else ""
+    )
+
+
+_PENDING_SQL = pending_sql()
+
+
+def pending_args(
+    tenant_id: uuid.UUID,
+    action: str,
+    *,
+    actor: Actor | None = None,
+    outcome: str = "success",
+    target_type: str | None = None,
+    target_id: uuid.UUID | str | None = None,
+    patient_id: uuid.UUID | None = None,
+    details: dict[str, Any] | None = None,
+) -> tuple[uuid.UUID, uuid.UUID, str, bytes, bytes]:
+    """The parameters of ``pending_sql`` for one event: the pending row's id, the tenant, the event's values
+    as JSON without ``seq``, and its canonical JSON's bytes before and after ``seq``."""
+    row: dict[str, Any] = {
+        "id": new_id(),
+        "tenant_id": tenant_id,
+        "seq": 0,
+        "occurred_at": utcnow(),
+        "actor_user_id": actor.user_id if actor else None,
+        "actor_role": actor.role if actor else None,
+        "action": action,
+        "outcome": outcome,
+        "target_type": target_type,
+        "target_id": str(target_id) if target_id is not None else None,
+        "patient_id": patient_id,
+        "ip": client_ip_var.get(),
+        "request_id": request_id_var.get(),
+        "details": details or {},
+    }
+    values = _canonical_values(row)
+    prefix, suffix = _split_canonical(values)
+    del values["seq"]
+    return new_id(), tenant_id, orjson.dumps(values).decode(), prefix, suffix
+
+
+async def record_on(conn: asyncpg.Connection, tenant_id: uuid.UUID, action: str, **fields: Any) -> None:
+    """``record`` on a bare asyncpg connection inside its transaction (the hot paths)."""
+    await conn.execute(_PENDING_SQL, *pending_args(tenant_id, action, **fields))
 
 
 async def record(
@@ -67,58 +137,13 @@ async def record(
     """Append one audit event to the tenant's chain in the current transaction.
 
     ``details`` must hold no PHI, secrets or codes: ids, field names and reasons only.
-    The session's tenant context must be ``tenant_id`` (RLS enforces it)."""
-    head = (
-        await session.execute(
-            text("SELECT seq, hash FROM audit_heads WHERE tenant_id = :t FOR UPDATE"), {"t": tenant_id}
-        )
-    ).first()
-    if head is None:
-        await session.execute(
-            text(
-                "INSERT INTO audit_heads (tenant_id, seq, hash) VALUES (:t, 0, :g) ON CONFLICT DO NOTHING"
-            ),
-            {"t": tenant_id, "g": GENESIS},
-        )
-        head = (
-            await session.execute(
-                text("SELECT seq, hash FROM audit_heads WHERE tenant_id = :t FOR UPDATE"), {"t": tenant_id}
-            )
-        ).one()
-    prev_seq, prev_hash = head
-    row: dict[str, Any] = {
-        "id": new_id(),
-        "tenant_id": tenant_id,
-        "seq": prev_seq + 1,
-        "occurred_at": utcnow(),
-        "actor_user_id": actor.user_id if actor else None,
-        "actor_role": actor.role if actor else None,
-        "action": action,
-        "outcome": outcome,
-        "target_type": target_type,
-        "target_id": str(target_id) if target_id is not None else None,
-        "patient_id": patient_id,
-        "ip": client_ip_var.get(),
-        "request_id": request_id_var.get(),
-        "details": details or {},
-    }
-    row["prev_hash"] = prev_hash
-    row["hash"] = link_hash(prev_hash, row)
-    params = dict(row, details=orjson.dumps(row["details"]).decode())
-    await session.execute(
-        text(
-            "INSERT INTO audit_events (id, tenant_id, seq, occurred_at, actor_user_id, actor_role, action,"
-            " outcome, target_type, target_id, patient_id, ip, request_id, details, prev_hash, hash)"
-            " VALUES (:id, :tenant_id, :seq, :occurred_at, :actor_user_id, :actor_role, :action, :outcome,"
-            " :target_type, :target_id, :patient_id, :ip, :request_id, CAST(:details AS jsonb),"
-            " :prev_hash, :hash)"
-        ),
-        params,
-    )
-    await session.execute(
-        text("UPDATE audit_heads SET seq = :s, hash = :h WHERE tenant_id = :t"),
-        {"s": row["seq"], "h": row["hash"], "t": tenant_id},
-    )
+    The session's tenant context must be ``tenant_id`` (RLS enforces it). The event joins the
+    tenant's chain when the transaction commits."""
+    args = pending_args(
+        tenant_id, action, actor=actor, outcome=outcome, target_type=target_type, target_id=target_id,
+        patient_id=patient_id, details=details,
+    )  # fmt: skip
+    await (await session.connection()).exec_driver_sql(_PENDING_SQL, args)
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,12 +12,13 @@ import uuid
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
+import asyncpg
 import orjson
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import Response
 
 from carebase.core.clock import utcnow
+from carebase.core.db import driver_connection
 from carebase.core.errors import ValidationFailed
 
 TTL = timedelta(hours=24)
@@ -26,6 +27,55 @@ _KEY = re.compile(r"^[A-Za-z0-9._:-]{8,200}$")
 
 def request_fingerprint(method: str, path: str, body: object) -> str:
     return hashlib.sha256(f"{method} {path} ".encode() + orjson.dumps(body, option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+
+_LOCK_SQL = "SELECT pg_advisory_xact_lock(hashtext($1))"
+_STORED_SQL = (
+    "SELECT request_hash, status_code, body FROM idempotency_keys"
+    " WHERE tenant_id = $1 AND user_id = $2 AND key = $3 AND expires_at > now()"
+)
+_STORE_SQL = (
+    "INSERT INTO idempotency_keys (id, tenant_id, user_id, key, request_hash, status_code, body, expires_at)"
+    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+    " ON CONFLICT (tenant_id, user_id, key) DO UPDATE SET request_hash = EXCLUDED.request_hash,"
+    " status_code = EXCLUDED.status_code, body = EXCLUDED.body, expires_at = EXCLUDED.expires_at,"
+    " created_at = now()"
+)
+
+
+async def run_once_on(
+    conn: asyncpg.Connection,
+    *,
+    tenant_id: uuid.UUID,
+    user_id: uuid.UUID,
+    key: str | None,
+    fingerprint: str,
+    status_code: int,
+    run: Callable[[], Awaitable[object]],
+) -> Response:
+    """Run ``run`` (which returns a JSON-able result) once per key; replay it afterwards. ``conn`` is in
+    the request's transaction (the stored response commits with the work)."""
+    if key is None:
+        return Response(orjson.dumps(await run()), status_code=status_code, media_type="application/json")
+    if not _KEY.match(key):
+        raise ValidationFailed.field("Idempotency-Key", "Use 8 to 200 letters, digits or . _ : -")
+    # Two statements, not one: the lookup needs a snapshot taken after the lock is granted.
+    await conn.execute(_LOCK_SQL, f"idem:{tenant_id}:{user_id}:{key}")
+    stored = await conn.fetchrow(_STORED_SQL, tenant_id, user_id, key)
+    if stored is not None:
+        if stored["request_hash"] != fingerprint:
+            raise ValidationFailed.field(
+                "Idempotency-Key", "This key was already used with a different request. Use a new key."
+            )
+        return Response(
+            bytes(stored["body"]), status_code=stored["status_code"], media_type="application/json",
+            headers={"Idempotent-Replayed": "true"},
+        )  # fmt: skip
+    body = orjson.dumps(await run())
+    await conn.execute(
+        _STORE_SQL, uuid.uuid4(), tenant_id, user_id, key, fingerprint, status_code, body, utcnow() + TTL
+    )
+    return Response(body, status_code=status_code, media_type="application/json")
 
 
 async def run_once(
@@ -38,42 +88,8 @@ async def run_once(
     status_code: int,
     run: Callable[[], Awaitable[object]],
 ) -> Response:
-    """Run ``run`` (which returns a JSON-able result) once per key; replay it afterwards."""
-    if key is None:
-        return Response(orjson.dumps(await run()), status_code=status_code, media_type="application/json")
-    if not _KEY.match(key):
-        raise ValidationFailed.field("Idempotency-Key", "Use 8 to 200 letters, digits or . _ : -")
-    await session.execute(
-        text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": f"idem:{tenant_id}:{user_id}:{key}"}
-    )
-    stored = (
-        await session.execute(
-            text(
-                "SELECT request_hash, status_code, body FROM idempotency_keys"
-                " WHERE tenant_id = :t AND user_id = :u AND key = :k AND expires_at > now()"
-            ),
-            {"t": tenant_id, "u": user_id, "k": key},
-        )
-    ).first()
-    if stored is not None:
-        if stored.request_hash != fingerprint:
-            raise ValidationFailed.field(
-                "Idempotency-Key", "This key was already used with a different request. Use a new key."
-            )
-        return Response(
-            bytes(stored.body), status_code=stored.status_code, media_type="application/json",
-            headers={"Idempotent-Replayed": "true"},
-        )  # fmt: skip
-    body = orjson.dumps(await run())
-    await session.execute(
-        text(
-            "INSERT INTO idempotency_keys (id, tenant_id, user_id, key, request_hash, status_code, body, expires_at)"
-            " VALUES (:id, :t, :u, :k, :h, :s, :b, :e)"
-            " ON CONFLICT (tenant_id, user_id, key) DO UPDATE SET request_hash = EXCLUDED.request_hash,"
-            " status_code = EXCLUDED.status_code, body = EXCLUDED.body, expires_at = EXCLUDED.expires_at,"
-            " created_at = now()"
-        ),
-        {"id": uuid.uuid4(), "t": tenant_id, "u": user_id, "k": key, "h": fingerprint, "s": status_code,
-         "b": body, "e": utcnow() + TTL},
+    """``run_once_on`` in a session's unit of work."""
+    return await run_once_on(
+        await driver_connection(session), tenant_id=tenant_id, user_id=user_id, key=key, fingerprint=fingerprint,
+        status_code=status_code, run=run,
     )  # fmt: skip
-    return Response(body, status_code=status_code, media_type="application/json")

@@ -3,16 +3,26 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
+from functools import partial
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Header, Query, Response
+import asyncpg
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
 
 from carebase.core.api import PageParams
-from carebase.core.idempotency import request_fingerprint, run_once
+from carebase.core.context import actor_var, tenant_var
+from carebase.core.errors import CarebaseError
+from carebase.core.idempotency import request_fingerprint, run_once_on
 from carebase.core.schemas import Page
-from carebase.identity.deps import Ctx, require
+from carebase.identity.deps import Ctx, bearer_token, enforce, get_db, require
+from carebase.identity.principal import Principal
+from carebase.identity.sessions import load_principal_raw
+from carebase.identity.tokens import verify_access_token
 from carebase.scheduling import booking, queries, waitlist
+from carebase.scheduling.hold_confirm import HoldRequest, announce, confirm_on, hold_on
 from carebase.scheduling.permissions import SchedulingPermission as P
 from carebase.scheduling.queries import AppointmentFilter
 from carebase.scheduling.schemas_booking import (
@@ -34,36 +44,76 @@ WaitlistManager = Annotated[Ctx, Depends(require(P.WAITLIST_MANAGE))]
 IdempotencyKey = Annotated[str | None, Header(max_length=200)]
 
 
-def _read(a: object) -> dict[str, object]:
-    return AppointmentRead.model_validate(a).model_dump(mode="json")
+@dataclass(frozen=True, slots=True)
+class RawCtx:
+    """The hot path's context: the principal and its transaction on a raw pool connection."""
+
+    principal: Principal
+    conn: asyncpg.Connection
+    after_commit: list[Callable[[], None]] = field(default_factory=list)
+
+
+async def _raw_booker(request: Request) -> AsyncIterator[RawCtx]:
+    """``require(P.APPOINTMENTS_BOOK)`` on the raw pool instead of an ORM session: the same token check,
+    ``app_authenticate`` (one round trip: session, membership, tenant context), ``enforce`` (MFA hold,
+    audited permission denial); one transaction, committed before the response (or rolled back, or committed
+    anyway for an error that ``keep_changes``)."""
+    claims = verify_access_token(bearer_token(request))
+    async with (await get_db(request).raw_pool()).acquire() as conn:
+        tx = conn.transaction()
+        await tx.start()
+        try:
+            principal = await load_principal_raw(conn, claims)
+            tenant_var.set(str(principal.tenant_id))
+            actor_var.set(str(principal.user_id))
+            await enforce(request, principal, P.APPOINTMENTS_BOOK)
+            ctx = RawCtx(principal, conn)
+            yield ctx
+        except CarebaseError as exc:
+            await (tx.commit() if exc.keep_changes else tx.rollback())
+            raise
+        except BaseException:
+            await tx.rollback()
+            raise
+        await tx.commit()
+        for callback in ctx.after_commit:
+            callback()
+
+
+RawBooker = Annotated[RawCtx, Depends(_raw_booker, scope="function")]
+
+
+def _row(row: asyncpg.Record) -> dict[str, object]:
+    return AppointmentRead.model_validate(dict(row)).model_dump(mode="json")
 
 
 @router.post("/holds", response_model=AppointmentRead, status_code=201)
-async def place_hold(body: HoldCreate, ctx: Booker, idempotency_key: IdempotencyKey = None) -> Response:
+async def place_hold(body: HoldCreate, ctx: RawBooker, idempotency_key: IdempotencyKey = None) -> Response:
     """Hold a free slot for a few minutes; confirm it with ``POST /appointments/{id}/confirm``."""
 
     async def run() -> object:
-        hold = await booking.place_hold(
-            ctx.session, ctx.principal,
-            booking.HoldRequest(practitioner_id=body.practitioner_id, service_id=body.service_id,
-                                patient_id=body.patient_id, starts_at=body.starts_at, location_id=body.location_id,
-                                source=body.source, reason=body.reason),
-        )  # fmt: skip
-        return _read(hold)
+        held = await hold_on(ctx.conn, ctx.principal, HoldRequest(
+            practitioner_id=body.practitioner_id, service_id=body.service_id, patient_id=body.patient_id,
+            starts_at=body.starts_at, location_id=body.location_id, source=body.source, reason=body.reason,
+        ))  # fmt: skip
+        ctx.after_commit.append(partial(announce, ctx.principal.tenant_id, held))
+        return _row(held)
 
-    return await run_once(
-        ctx.session, tenant_id=ctx.principal.tenant_id, user_id=ctx.principal.user_id, key=idempotency_key,
+    return await run_once_on(
+        ctx.conn, tenant_id=ctx.principal.tenant_id, user_id=ctx.principal.user_id, key=idempotency_key,
         fingerprint=request_fingerprint("POST", "/holds", body.model_dump(mode="json")), status_code=201, run=run,
     )  # fmt: skip
 
 
 @router.post("/appointments/{appointment_id}/confirm", response_model=AppointmentRead)
-async def confirm(appointment_id: uuid.UUID, ctx: Booker, idempotency_key: IdempotencyKey = None) -> Response:
+async def confirm(appointment_id: uuid.UUID, ctx: RawBooker, idempotency_key: IdempotencyKey = None) -> Response:
     async def run() -> object:
-        return _read(await booking.confirm(ctx.session, ctx.principal, appointment_id))
+        booked = await confirm_on(ctx.conn, ctx.principal, appointment_id)
+        ctx.after_commit.append(partial(announce, ctx.principal.tenant_id, booked))
+        return _row(booked)
 
-    return await run_once(
-        ctx.session, tenant_id=ctx.principal.tenant_id, user_id=ctx.principal.user_id, key=idempotency_key,
+    return await run_once_on(
+        ctx.conn, tenant_id=ctx.principal.tenant_id, user_id=ctx.principal.user_id, key=idempotency_key,
         fingerprint=request_fingerprint("POST", f"/appointments/{appointment_id}/confirm", {}), status_code=200,
         run=run,
     )  # fmt: skip

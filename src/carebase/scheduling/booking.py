@@ -8,31 +8,31 @@ Availability is checked first only to refuse slots outside the schedule with a c
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from carebase.audit import service as audit
 from carebase.core.clock import utcnow
-from carebase.core.errors import Conflict, Gone, NotFound, PermissionDenied, ValidationFailed
+from carebase.core.db import driver_connection
+from carebase.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from carebase.core.outbox import emit
+from carebase.core.uow import after_commit
 from carebase.core.worker import periodic
 from carebase.directory.models import Practitioner
 from carebase.identity.principal import Principal
 from carebase.identity.roles import Role
-from carebase.patients.models import Patient
 from carebase.scheduling.availability import is_free
 from carebase.scheduling.dependents import can_book_for
-from carebase.scheduling.holds import event_payload, expire_stale_holds, insert_exclusive
+from carebase.scheduling.hold_confirm import HoldRequest, announce, confirm_on, hold_on
+from carebase.scheduling.holds import event_payload, insert_exclusive
 from carebase.scheduling.models import Appointment
 from carebase.scheduling.permissions import SchedulingPermission as P
 from carebase.scheduling.waitlist import offer_freed_slot
 from carebase.tenancy.service import tenant_policy
 
-HOLD_MINUTES = 5
-MAX_ACTIVE_HOLDS = 3
 NO_SHOW_GRACE = timedelta(minutes=15)
 CHECK_IN_EARLIEST = timedelta(hours=2)
 SOURCES = ("patient", "front_desk", "phone", "walk_in")
@@ -56,74 +56,23 @@ EVENTS = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class HoldRequest:
-    practitioner_id: uuid.UUID
-    service_id: uuid.UUID
-    patient_id: uuid.UUID
-    starts_at: datetime
-    location_id: uuid.UUID | None = None
-    source: str = "patient"
-    reason: str = ""
-
-
 def _actor(principal: Principal) -> audit.Actor:
     return audit.Actor(principal.user_id, principal.role)
 
 
-async def _check_patient(session: AsyncSession, principal: Principal, patient_id: uuid.UUID) -> None:
-    if principal.role is Role.PATIENT:
-        if not await can_book_for(session, principal, patient_id):
-            raise PermissionDenied("You can book only for yourself and the family members linked to your account.")
-    elif await session.get(Patient, patient_id) is None:
-        raise ValidationFailed.field("patient_id", "No such patient in this organisation.")
+async def _reload(session: AsyncSession, appointment_id: uuid.UUID) -> Appointment:
+    appointment = await session.get(Appointment, appointment_id, populate_existing=True)
+    assert appointment is not None
+    return appointment
 
 
 async def place_hold(session: AsyncSession, principal: Principal, req: HoldRequest) -> Appointment:
-    """Reserve a free slot for a few minutes while the patient confirms (or pays)."""
-    if req.starts_at.tzinfo is None:
-        raise ValidationFailed.field("starts_at", "Give the time with its UTC offset.")
-    if req.starts_at <= utcnow():
-        raise ValidationFailed.field("starts_at", "That time is in the past.")
-    if principal.role is Role.PATIENT and req.source != "patient":
-        raise ValidationFailed.field("source", "Patients book as 'patient'.")
-    await _check_patient(session, principal, req.patient_id)
-    practitioner = await session.get(Practitioner, req.practitioner_id)
-    if practitioner is None or not practitioner.is_active:
-        raise NotFound("No such practitioner.")
-    active_holds = (
-        await session.execute(
-            select(func.count()).select_from(Appointment).where(
-                Appointment.booked_by_user_id == principal.user_id, Appointment.status == "held",
-                Appointment.hold_expires_at > utcnow(),
-            )
-        )
-    ).scalar_one()  # fmt: skip
-    if active_holds >= MAX_ACTIVE_HOLDS:
-        raise Conflict(f"You already hold {active_holds} slots. Confirm or release one first.")
-    slot, terms = await is_free(
-        session, practitioner_id=req.practitioner_id, service_id=req.service_id, starts_at=req.starts_at,
-        location_id=req.location_id,
-    )  # fmt: skip
-    if slot is None:
-        # Outside the schedule, already booked, or in the notice period: say which we can.
-        await expire_stale_holds(session, req.practitioner_id, req.starts_at, req.starts_at + timedelta(hours=8))
-        raise Conflict("That time is not free in this practitioner's schedule. Pick one of the free slots.")
-    await expire_stale_holds(session, req.practitioner_id, slot.starts_at, slot.ends_at)
-    appointment = Appointment(
-        tenant_id=principal.tenant_id, practitioner_id=req.practitioner_id, patient_id=req.patient_id,
-        service_id=req.service_id, location_id=slot.location_id, starts_at=slot.starts_at, ends_at=slot.ends_at,
-        status="held", hold_expires_at=utcnow() + timedelta(minutes=HOLD_MINUTES), source=req.source,
-        booked_by_user_id=principal.user_id, mode=terms.mode, price_minor=terms.price_minor,
-        currency=terms.currency, payment_status="pending" if terms.payment == "online" else "at_desk",
-        reason=req.reason,
-    )  # fmt: skip
-    await insert_exclusive(session, appointment)
-    await audit.record(
-        session, principal.tenant_id, "scheduling.appointment.held", actor=_actor(principal),
-        target_type="appointment", target_id=appointment.id, patient_id=req.patient_id,
-    )  # fmt: skip
-    return appointment
+    """Reserve a free slot for a few minutes while the patient confirms (or pays): ``hold_confirm.hold_on``
+    on the session's connection."""
+    await session.flush()
+    held = await hold_on(await driver_connection(session), principal, req)
+    after_commit(session, partial(announce, principal.tenant_id, held))
+    return await _reload(session, held["id"])
 
 
 async def get_for(session: AsyncSession, principal: Principal, appointment_id: uuid.UUID) -> Appointment:
@@ -143,30 +92,11 @@ async def get_for(session: AsyncSession, principal: Principal, appointment_id: u
 
 
 async def confirm(session: AsyncSession, principal: Principal, appointment_id: uuid.UUID) -> Appointment:
-    appointment = await get_for(session, principal, appointment_id)
-    if appointment.status != "held":
-        raise Conflict(f"Only a held slot can be confirmed; this appointment is {appointment.status}.")
-    if principal.role is Role.PATIENT and appointment.booked_by_user_id != principal.user_id:
-        raise NotFound("No such appointment.")
-    if appointment.hold_expires_at and appointment.hold_expires_at <= utcnow():
-        appointment.status = "expired"
-        raise Gone("The hold on this slot has expired. Pick the slot again.", keep_changes=True)
-    practitioner = await session.get(Practitioner, appointment.practitioner_id)
-    assert practitioner is not None
-    appointment.status = "requested" if practitioner.approves_bookings else "confirmed"
-    appointment.hold_expires_at = None
-    appointment.version += 1
+    """Turn a hold into a booking: ``hold_confirm.confirm_on`` on the session's connection."""
     await session.flush()
-    await emit(session, principal.tenant_id, "appointment.booked", event_payload(appointment))
-    if appointment.status == "confirmed":
-        await emit(session, principal.tenant_id, "appointment.confirmed", event_payload(appointment))
-    # The audit append takes the tenant's chain lock until commit: do it last.
-    await audit.record(
-        session, principal.tenant_id, "scheduling.appointment.booked", actor=_actor(principal),
-        target_type="appointment", target_id=appointment.id, patient_id=appointment.patient_id,
-        details={"status": appointment.status},
-    )  # fmt: skip
-    return appointment
+    row = await confirm_on(await driver_connection(session), principal, appointment_id)
+    after_commit(session, partial(announce, principal.tenant_id, row))
+    return await _reload(session, row["id"])
 
 
 async def _check_cutoff(session: AsyncSession, principal: Principal, appointment: Appointment) -> None:

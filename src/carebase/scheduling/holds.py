@@ -4,20 +4,31 @@ the event payload."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import datetime
+from functools import partial
+from typing import Any
 
-from sqlalchemy import text
+import asyncpg
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from carebase.core.errors import Conflict
 from carebase.scheduling.models import Appointment
 
+# Said when the exclusion constraint refuses a booking (a race lost, or a slot someone holds or booked).
+SLOT_TAKEN = "That time is not free any more: it was just taken. Pick another slot."
+HOLD_MINUTES = 5
+MAX_ACTIVE_HOLDS = 3
 
-def event_payload(a: Appointment) -> dict[str, str]:
+
+def event_payload(a: Appointment | asyncpg.Record) -> dict[str, str]:
+    """The appointment events' payload, from the ORM object or a row of ``hold_confirm.COLUMNS``."""
+    get: Callable[[str], Any] = a.__getitem__ if isinstance(a, asyncpg.Record) else partial(getattr, a)
     return {
-        "appointment_id": str(a.id), "practitioner_id": str(a.practitioner_id), "patient_id": str(a.patient_id),
-        "location_id": str(a.location_id), "starts_at": a.starts_at.isoformat(), "status": a.status,
+        "appointment_id": str(get("id")), "practitioner_id": str(get("practitioner_id")),
+        "patient_id": str(get("patient_id")), "location_id": str(get("location_id")),
+        "starts_at": get("starts_at").isoformat(), "status": get("status"),
     }  # fmt: skip
 
 
@@ -29,15 +40,20 @@ async def insert_exclusive(session: AsyncSession, appointment: Appointment) -> N
             await session.flush()
     except IntegrityError as exc:
         if "no_double_booking" in str(exc.orig):
-            raise Conflict("That time was just taken. Pick another slot.", code_hint="slot_taken") from exc
+            raise Conflict(SLOT_TAKEN, code_hint="slot_taken") from exc
         raise
 
 
-async def expire_stale_holds(session: AsyncSession, practitioner_id: uuid.UUID, start: datetime, end: datetime) -> None:
-    await session.execute(
-        text(
-            "UPDATE appointments SET status = 'expired', updated_at = now() WHERE practitioner_id = :p"
-            " AND status = 'held' AND hold_expires_at < now() AND tstzrange(starts_at, ends_at) && tstzrange(:s, :e)"
-        ),
-        {"p": practitioner_id, "s": start, "e": end},
-    )
+_EXPIRE_STALE_SQL = (
+    "UPDATE appointments SET status = 'expired', updated_at = now() WHERE practitioner_id = $1 AND status = 'held'"
+    " AND hold_expires_at < now() AND tstzrange(starts_at, ends_at) && tstzrange($2, $3)"
+)
+
+
+async def expire_stale_holds_on(
+    conn: asyncpg.Connection, practitioner_id: uuid.UUID | None, start: datetime, end: datetime
+) -> int:
+    """Mark lapsed holds overlapping [start, end) expired (the exclusion constraint still counts them);
+    returns how many."""
+    status = await conn.execute(_EXPIRE_STALE_SQL, practitioner_id, start, end)
+    return int(status.rsplit(" ", 1)[-1])
