@@ -870,8 +870,9 @@ async def _contention(spec: dict[str, Any]) -> dict[str, Any]:
                     won[slot] += 1
                 elif r.status_code == 409:
                     detail = str(r.json().get("detail", ""))
-                    kind = ("lost the race (exclusion constraint)" if "just taken" in detail
-                            else "slot already held (availability check)" if "not free" in detail
+                    # The hold's slot check ignores bookings: the exclusion constraint refuses taken slots.
+                    kind = ("taken (exclusion constraint)" if "just taken" in detail
+                            else "outside the schedule (slot check)" if "not free" in detail
                             else "hold cap per user" if "already hold" in detail else "other 409")  # fmt: skip
                     counts[f"409 {kind}"] += 1
                 else:
