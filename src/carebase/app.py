@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -119,6 +120,10 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
         worker_task = None
         if own_db and settings.run_worker_in_process:
             worker_task = asyncio.create_task(run_worker(app.state.db.owner_url, stop_worker))
+        # What start-up built lives as long as the process: move it out of the collector's sight, so
+        # full collections (~0.2 s over the app's objects) stop stalling requests.
+        gc.collect()
+        gc.freeze()
         log.info("carebase ready", extra={"base_url": settings.public_base_url})
         try:
             yield
