@@ -11,6 +11,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
+import asyncpg
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from carebase.core.db import Database, set_context
@@ -23,12 +24,16 @@ def after_commit(session: AsyncSession, callback: Callable[[], None]) -> None:
     session.info.setdefault("after_commit", []).append(callback)
 
 
-def _run_after_commit(session: AsyncSession) -> None:
-    for callback in session.info.pop("after_commit", []):
+def _run_callbacks(callbacks: list[Callable[[], None]]) -> None:
+    for callback in callbacks:
         try:
             callback()
         except Exception:
             log.exception("after-commit callback failed")
+
+
+def _run_after_commit(session: AsyncSession) -> None:
+    _run_callbacks(session.info.pop("after_commit", []))
 
 
 async def _commit(session: AsyncSession) -> None:
@@ -63,3 +68,23 @@ async def unit_of_work(
     finally:
         session.info.pop("after_commit", None)
         await session.close()
+
+
+@asynccontextmanager
+async def raw_unit_of_work(conn: asyncpg.Connection) -> AsyncIterator[list[Callable[[], None]]]:
+    """The unit of work's rules on a raw connection (the hot paths): one transaction, committed when
+    the block ends, rolled back on an error unless it ``keep_changes``. Yields the list of callbacks
+    to run once (and if) it has committed."""
+    callbacks: list[Callable[[], None]] = []
+    tx = conn.transaction()
+    await tx.start()
+    try:
+        yield callbacks
+    except CarebaseError as exc:
+        await (tx.commit() if exc.keep_changes else tx.rollback())
+        raise
+    except BaseException:
+        await tx.rollback()
+        raise
+    await tx.commit()
+    _run_callbacks(callbacks)

@@ -11,9 +11,10 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, Any
 
+import asyncpg
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -22,9 +23,9 @@ from carebase.core.context import actor_var, tenant_var
 from carebase.core.db import Database
 from carebase.core.errors import NotAuthenticated, PermissionDenied
 from carebase.core.ratelimit import RateLimiter
-from carebase.core.uow import unit_of_work
+from carebase.core.uow import raw_unit_of_work, unit_of_work
 from carebase.identity.principal import Principal
-from carebase.identity.sessions import load_principal
+from carebase.identity.sessions import load_principal, load_principal_raw
 from carebase.identity.tokens import AccessClaims, verify_access_token
 
 
@@ -126,6 +127,34 @@ def require(permission: str) -> Callable[..., Coroutine[Any, Any, Ctx]]:
         return ctx
 
     return check
+
+
+@dataclass(frozen=True, slots=True)
+class RawCtx:
+    """What a hot-path handler gets instead of ``Ctx``: the principal, its transaction on a raw pool
+    connection (in the tenant's context), and callbacks to run after the commit."""
+
+    principal: Principal
+    conn: asyncpg.Connection
+    after_commit: list[Callable[[], None]] = field(default_factory=list)
+
+
+def raw_require(permission: str) -> Callable[[Request], AsyncIterator[RawCtx]]:
+    """``require(permission)`` on the raw pool instead of an ORM session: the same token check,
+    ``app_authenticate`` (session, membership and tenant context in one round trip) and ``enforce``,
+    in a ``raw_unit_of_work``. Declare it with ``Depends(..., scope="function")``: the transaction
+    commits before the response is sent."""
+
+    async def dependency(request: Request) -> AsyncIterator[RawCtx]:
+        claims = verify_access_token(bearer_token(request))
+        async with (await get_db(request).raw_pool()).acquire() as conn, raw_unit_of_work(conn) as callbacks:
+            principal = await load_principal_raw(conn, claims)
+            tenant_var.set(str(principal.tenant_id))
+            actor_var.set(str(principal.user_id))
+            await enforce(request, principal, permission)
+            yield RawCtx(principal, conn, callbacks)
+
+    return dependency
 
 
 def parse_uuid(value: str) -> uuid.UUID | None:

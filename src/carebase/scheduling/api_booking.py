@@ -3,24 +3,17 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 from functools import partial
 from typing import Annotated, Literal
 
 import asyncpg
-from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi import APIRouter, Depends, Header, Query, Response
 
 from carebase.core.api import PageParams
-from carebase.core.context import actor_var, tenant_var
-from carebase.core.errors import CarebaseError
 from carebase.core.idempotency import request_fingerprint, run_once_on
 from carebase.core.schemas import Page
-from carebase.identity.deps import Ctx, bearer_token, enforce, get_db, require
-from carebase.identity.principal import Principal
-from carebase.identity.sessions import load_principal_raw
-from carebase.identity.tokens import verify_access_token
+from carebase.identity.deps import Ctx, RawCtx, raw_require, require
 from carebase.scheduling import booking, queries, waitlist
 from carebase.scheduling.hold_confirm import HoldRequest, announce, confirm_on, hold_on
 from carebase.scheduling.permissions import SchedulingPermission as P
@@ -44,43 +37,7 @@ WaitlistManager = Annotated[Ctx, Depends(require(P.WAITLIST_MANAGE))]
 IdempotencyKey = Annotated[str | None, Header(max_length=200)]
 
 
-@dataclass(frozen=True, slots=True)
-class RawCtx:
-    """The hot path's context: the principal and its transaction on a raw pool connection."""
-
-    principal: Principal
-    conn: asyncpg.Connection
-    after_commit: list[Callable[[], None]] = field(default_factory=list)
-
-
-async def _raw_booker(request: Request) -> AsyncIterator[RawCtx]:
-    """``require(P.APPOINTMENTS_BOOK)`` on the raw pool instead of an ORM session: the same token check,
-    ``app_authenticate`` (one round trip: session, membership, tenant context), ``enforce`` (MFA hold,
-    audited permission denial); one transaction, committed before the response (or rolled back, or committed
-    anyway for an error that ``keep_changes``)."""
-    claims = verify_access_token(bearer_token(request))
-    async with (await get_db(request).raw_pool()).acquire() as conn:
-        tx = conn.transaction()
-        await tx.start()
-        try:
-            principal = await load_principal_raw(conn, claims)
-            tenant_var.set(str(principal.tenant_id))
-            actor_var.set(str(principal.user_id))
-            await enforce(request, principal, P.APPOINTMENTS_BOOK)
-            ctx = RawCtx(principal, conn)
-            yield ctx
-        except CarebaseError as exc:
-            await (tx.commit() if exc.keep_changes else tx.rollback())
-            raise
-        except BaseException:
-            await tx.rollback()
-            raise
-        await tx.commit()
-        for callback in ctx.after_commit:
-            callback()
-
-
-RawBooker = Annotated[RawCtx, Depends(_raw_booker, scope="function")]
+RawBooker = Annotated[RawCtx, Depends(raw_require(P.APPOINTMENTS_BOOK), scope="function")]
 
 
 def _row(row: asyncpg.Record) -> dict[str, object]:

@@ -78,12 +78,48 @@ def _zone(name: str) -> ZoneInfo:
     return ZoneInfo(name)
 
 
-def _json(value: Any) -> Any:
+def parse_json(value: Any) -> Any:
     return orjson.loads(value) if isinstance(value, str | bytes) else value
 
 
 def _ts(value: str) -> datetime:
     return datetime.fromisoformat(value)
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduleRules:
+    """A practitioner's schedule for a window, parsed from the JSON arrays the load statements return
+    (``templates``, ``exceptions``, ``holidays``: see ``_LOAD_SQL``)."""
+
+    sessions: list[Session]
+    timezones: dict[uuid.UUID, str]
+    extras: list[ExtraSession]
+    time_off: list[tuple[datetime, datetime]]
+    holidays: set[tuple[date, uuid.UUID | None]]
+
+
+def schedule_rules(row: Any) -> ScheduleRules:
+    timezones: dict[uuid.UUID, str] = {}
+    sessions = []
+    for weekday, start, end, slot, valid_from, valid_until, location_id, tz in parse_json(row["templates"]):
+        loc = uuid.UUID(location_id)
+        timezones[loc] = tz
+        sessions.append(
+            Session(
+                weekday=weekday, start=time.fromisoformat(start), end=time.fromisoformat(end), slot_minutes=slot,
+                valid_from=date.fromisoformat(valid_from),
+                valid_until=date.fromisoformat(valid_until) if valid_until else None,
+                location_id=loc, tz=_zone(tz),
+            )
+        )  # fmt: skip
+    extras, time_off = [], []
+    for kind, starts, ends, slot, location_id in parse_json(row["exceptions"]):
+        if kind == "extra" and location_id:
+            extras.append(ExtraSession(_ts(starts), _ts(ends), slot, uuid.UUID(location_id)))
+        elif kind == "time_off":
+            time_off.append((_ts(starts), _ts(ends)))
+    holidays = {(date.fromisoformat(d), uuid.UUID(loc) if loc else None) for d, loc in parse_json(row["holidays"])}
+    return ScheduleRules(sessions, timezones, extras, time_off, holidays)
 
 
 async def availability(
@@ -123,39 +159,20 @@ async def availability_on(
     assert row is not None
     if not row["active"]:
         raise NotFound("No such practitioner.")
-    service = _json(row["service"])
+    service = parse_json(row["service"])
     if service is None:
         raise ValidationFailed.field("service_id", "This practitioner does not offer that service.")
     terms = ServiceTerms(
         service["duration"], service["price"], service["currency"], service["mode"], service["payment"], service["name"]
     )
-    timezones: dict[uuid.UUID, str] = {}
-    sessions = []
-    for weekday, start, end, slot, valid_from, valid_until, location_id, tz in _json(row["templates"]):
-        loc = uuid.UUID(location_id)
-        timezones[loc] = tz
-        sessions.append(
-            Session(
-                weekday=weekday, start=time.fromisoformat(start), end=time.fromisoformat(end), slot_minutes=slot,
-                valid_from=date.fromisoformat(valid_from),
-                valid_until=date.fromisoformat(valid_until) if valid_until else None,
-                location_id=loc, tz=_zone(tz),
-            )
-        )  # fmt: skip
-    extras, time_off = [], []
-    for kind, starts, ends, slot, location_id in _json(row["exceptions"]):
-        if kind == "extra" and location_id:
-            extras.append(ExtraSession(_ts(starts), _ts(ends), slot, uuid.UUID(location_id)))
-        elif kind == "time_off":
-            time_off.append((_ts(starts), _ts(ends)))
-    holidays = {(date.fromisoformat(d), uuid.UUID(loc) if loc else None) for d, loc in _json(row["holidays"])}
-    busy = [(_ts(s), _ts(e)) for s, e in _json(row["busy"])]
+    rules = schedule_rules(row)
+    busy = [(_ts(s), _ts(e)) for s, e in parse_json(row["busy"])]
     slots = compute_slots(
-        sessions=sessions, extras=extras, time_off=time_off, busy=busy, holidays=holidays,
+        sessions=rules.sessions, extras=rules.extras, time_off=rules.time_off, busy=busy, holidays=rules.holidays,
         first_day=first_day, last_day=last_day, duration_minutes=terms.duration_minutes,
         not_before=(now or utcnow()) + MIN_NOTICE,
     )  # fmt: skip
-    return Availability(practitioner_id, terms, first_day, last_day, slots, timezones, row["next_hold_expiry"])
+    return Availability(practitioner_id, terms, first_day, last_day, slots, rules.timezones, row["next_hold_expiry"])
 
 
 async def is_free(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import exists, func, or_, select
+from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from carebase.audit import service as audit
@@ -29,15 +29,22 @@ def _actor(principal: Principal) -> audit.Actor:
     return audit.Actor(principal.user_id, principal.role)
 
 
+def can_book_for_sql(patient: str, user: str) -> str:
+    """SQL: the patient is the user's own registration in this tenant or one of their dependents.
+    ``patient`` and ``user`` are SQL expressions (parameters or columns), never values."""
+    own = f"EXISTS (SELECT 1 FROM patients WHERE id = {patient} AND user_id = {user})"  # noqa: S608 (expressions)
+    dependent = f"EXISTS (SELECT 1 FROM dependents WHERE patient_id = {patient} AND guardian_user_id = {user})"  # noqa: S608
+    return f"({own} OR {dependent})"
+
+
+_CAN_BOOK_FOR = text(f"SELECT {can_book_for_sql(':patient', ':user')}")  # noqa: S608 (expressions)
+
+
 async def can_book_for(session: AsyncSession, principal: Principal, patient_id: uuid.UUID) -> bool:
     """True when ``patient_id`` is the principal's own registration in this tenant, or one of
     their dependents. One query; row-level security keeps it inside the tenant."""
-    own = select(Patient.id).where(Patient.id == patient_id, Patient.user_id == principal.user_id)
-    dependent = select(Dependent.id).where(
-        Dependent.patient_id == patient_id, Dependent.guardian_user_id == principal.user_id
-    )
-    query = select(or_(exists(own), exists(dependent)))
-    return bool((await session.execute(query)).scalar_one())
+    params = {"patient": patient_id, "user": principal.user_id}
+    return bool((await session.execute(_CAN_BOOK_FOR, params)).scalar_one())
 
 
 def _read(link: Dependent, patient: Patient) -> DependentRead:

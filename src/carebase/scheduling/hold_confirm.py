@@ -16,14 +16,13 @@ The session-based ``booking.place_hold`` / ``booking.confirm`` run these on the 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from functools import cache
-from typing import Any
 from zoneinfo import ZoneInfo
 
 import asyncpg
-import orjson
 
 from carebase.audit import service as audit
 from carebase.core import invalidation
@@ -33,7 +32,8 @@ from carebase.core.ids import new_id
 from carebase.core.outbox import Message, emit_args, emit_sql
 from carebase.identity.principal import Principal
 from carebase.identity.roles import Role
-from carebase.scheduling.availability import MIN_NOTICE
+from carebase.scheduling.availability import MIN_NOTICE, parse_json, schedule_rules
+from carebase.scheduling.dependents import can_book_for_sql
 from carebase.scheduling.holds import (
     HOLD_MINUTES,
     MAX_ACTIVE_HOLDS,
@@ -42,22 +42,13 @@ from carebase.scheduling.holds import (
     expire_stale_holds_on,
 )
 from carebase.scheduling.permissions import SchedulingPermission as P
-from carebase.scheduling.slots import ExtraSession, Session, Slot, compute_slots
-
-
-def _can_book_for(patient: str, user: str) -> str:
-    """SQL: the patient is the user's own registration or one of their dependents (as
-    ``dependents.can_book_for`` asks it), folded into the statements below."""
-    own = f"EXISTS (SELECT 1 FROM patients WHERE id = {patient} AND user_id = {user})"  # noqa: S608 (constants)
-    dependent = f"EXISTS (SELECT 1 FROM dependents WHERE patient_id = {patient} AND guardian_user_id = {user})"  # noqa: S608
-    return f"({own} OR {dependent})"
-
+from carebase.scheduling.slots import Slot, compute_slots
 
 # $1 practitioner, $2 service, $3 patient, $4 starts_at, $5 user, $6 booker is a patient, $7 now.
 _HOLD_LOAD_SQL = f"""
 SELECT
   (SELECT p.is_active FROM practitioners p WHERE p.id = $1) AS active,
-  CASE WHEN $6 THEN {_can_book_for("$3", "$5")} ELSE EXISTS (SELECT 1 FROM patients WHERE id = $3) END AS patient_ok,
+  CASE WHEN $6 THEN {can_book_for_sql("$3", "$5")} ELSE EXISTS (SELECT 1 FROM patients WHERE id = $3) END AS patient_ok,
   (SELECT count(*) FROM appointments a
     WHERE a.booked_by_user_id = $5 AND a.status = 'held' AND a.hold_expires_at > $7::timestamptz) AS holds,
   (SELECT json_build_array(s.duration_minutes, s.price_minor, s.currency, s.mode, s.payment)
@@ -113,7 +104,7 @@ RETURNING {", ".join("a." + c.strip() for c in COLUMNS.split(","))}
 
 # Why a confirm matched nothing ($1 appointment, $2 user).
 _CONFIRM_DIAGNOSE_SQL = f"""
-SELECT a.status, a.hold_expires_at, a.booked_by_user_id, {_can_book_for("a.patient_id", "$2")} AS mine
+SELECT a.status, a.hold_expires_at, a.booked_by_user_id, {can_book_for_sql("a.patient_id", "$2")} AS mine
   FROM appointments a WHERE a.id = $1 FOR UPDATE
 """  # noqa: S608
 # The confirmed booking's events and its audit event ($1-$5) in one statement.
@@ -139,12 +130,8 @@ def _zone(name: str) -> ZoneInfo:
     return ZoneInfo(name)
 
 
-def _json(value: Any) -> Any:
-    return orjson.loads(value) if isinstance(value, str | bytes) else value
-
-
-def _local_days(starts_at: datetime, templates: list[Any]) -> tuple[date, date]:
-    days = [starts_at.astimezone(_zone(t[7])).date() for t in templates] or [starts_at.date()]
+def _local_days(starts_at: datetime, timezones: Iterable[str]) -> tuple[date, date]:
+    days = [starts_at.astimezone(_zone(tz)).date() for tz in timezones] or [starts_at.date()]
     return min(days), max(days)
 
 
@@ -152,28 +139,11 @@ def find_slot(
     row: asyncpg.Record, starts_at: datetime, duration: int, location_id: uuid.UUID | None, now: datetime
 ) -> Slot | None:
     """The schedule's slot that starts at ``starts_at`` (at ``location_id`` if given), ignoring bookings."""
-    templates = _json(row["templates"])
-    sessions = [
-        Session(
-            weekday=weekday, start=time.fromisoformat(start), end=time.fromisoformat(end), slot_minutes=slot,
-            valid_from=date.fromisoformat(valid_from),
-            valid_until=date.fromisoformat(valid_until) if valid_until else None,
-            location_id=uuid.UUID(loc), tz=_zone(tz),
-        )
-        for weekday, start, end, slot, valid_from, valid_until, loc, tz in templates
-    ]  # fmt: skip
-    extras, time_off = [], []
-    for kind, starts, ends, slot, loc in _json(row["exceptions"]):
-        if kind == "extra" and loc:
-            extras.append(
-                ExtraSession(datetime.fromisoformat(starts), datetime.fromisoformat(ends), slot, uuid.UUID(loc))
-            )
-        elif kind == "time_off":
-            time_off.append((datetime.fromisoformat(starts), datetime.fromisoformat(ends)))
-    holidays = {(date.fromisoformat(d), uuid.UUID(loc) if loc else None) for d, loc in _json(row["holidays"])}
-    first_day, last_day = _local_days(starts_at, templates)
+    rules = schedule_rules(row)
+    first_day, last_day = _local_days(starts_at, rules.timezones.values())
     slots = compute_slots(
-        sessions=sessions, extras=extras, time_off=time_off, busy=[], holidays=holidays, first_day=first_day,
+        sessions=rules.sessions, extras=rules.extras, time_off=rules.time_off, busy=[], holidays=rules.holidays,
+        first_day=first_day,
         last_day=last_day, duration_minutes=duration, not_before=now + MIN_NOTICE,
     )  # fmt: skip
     for slot in slots:
@@ -216,7 +186,7 @@ async def hold_on(conn: asyncpg.Connection, principal: Principal, req: HoldReque
         raise NotFound("No such practitioner.")
     if row["holds"] >= MAX_ACTIVE_HOLDS:
         raise Conflict(f"You already hold {row['holds']} slots. Confirm or release one first.")
-    service = _json(row["service"])
+    service = parse_json(row["service"])
     if service is None:
         raise ValidationFailed.field("service_id", "This practitioner does not offer that service.")
     duration, price_minor, currency, mode, payment = service
