@@ -114,7 +114,7 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
         await realtime.start(app.state, settings, app.state.db)
         app.state.invalidation = Invalidation(app.state.db.owner_url)
         app.state.principal_cache = PrincipalCache(app.state.invalidation)
-        app.state.availability_cache = AvailabilityCache(app.state.invalidation)
+        app.state.availability_cache = AvailabilityCache(app.state.invalidation, settings.availability_cache_entries)
         await app.state.invalidation.start()
         stop_worker = asyncio.Event()
         worker_task = None

@@ -121,6 +121,8 @@ class Settings(BaseSettings):
     run_worker_in_process: bool = True
     # `carebase serve` processes (one per core serves the most; each holds its own pool and caches).
     serve_workers: int = Field(1, ge=1, le=64)
+    # Finished availability answers kept per serve process (0: compute every request; see avcache).
+    availability_cache_entries: int = Field(2_000, ge=0, le=1_000_000)
     log_level: str = "INFO"
     max_body_bytes: int = 1_048_576
     otp_channels: list[Literal["console", "email"]] = ["console", "email"]

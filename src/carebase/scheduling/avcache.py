@@ -85,7 +85,7 @@ class AvailabilityCache:
             now: datetime) -> None:  # fmt: skip
         """Keep an answer computed from data read after ``snapshot`` was taken, until it may change."""
         t, p = str(tenant_id), str(result.practitioner_id)
-        if not self._source.live or snapshot != self.snapshot(t, p):
+        if not self._max or not self._source.live or snapshot != self.snapshot(t, p):
             return  # something changed while it was computed
         seconds = TTL
         if result.slots:
