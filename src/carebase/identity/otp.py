@@ -57,34 +57,65 @@ async def _has_patient_membership(session: AsyncSession, user: User) -> bool:
     return any(m.role == "patient" for m, _ in await active_memberships(session, user.id))
 
 
-async def request_login_code(session: AsyncSession, limiter: RateLimiter, *, destination: str, ip: str | None) -> None:
-    kind, value = normalise_destination(destination)
+async def limit_code_requests(limiter: RateLimiter, value: str, ip: str | None) -> str:
+    """The rate limits on asking for a code (per IP and per destination); returns the destination's hash."""
     limits = get_settings().rate_limits
     dest_hash = keyed_hash("destination", value)
     await enforce(limiter, f"otp:ip:{ip}", limits.otp_per_ip)
     await enforce(limiter, f"otp:dest:{dest_hash}", limits.otp_per_account)
-    user = await _find_user(session, kind, value)
-    if user is not None and not (user.is_active and await _has_patient_membership(session, user)):
-        user = None
+    return dest_hash
+
+
+async def issue_code(session: AsyncSession, dest_hash: str, user_id: uuid.UUID | None) -> tuple[str, int]:
+    """A new 6-digit code for a destination (older ones stop working); returns it and its minutes.
+    Without ``user_id`` it proves the destination only and never signs anyone in by itself."""
     code = numeric_code(6)
     minutes = get_settings().auth.otp_minutes
-    # Older codes for this destination stop working when a new one is issued.
     await session.execute(
         update(OneTimeCode)
-        .where(
-            OneTimeCode.purpose == "login",
-            OneTimeCode.destination_hash == dest_hash,
-            OneTimeCode.consumed_at.is_(None),
-        )
+        .where(OneTimeCode.purpose == "login", OneTimeCode.destination_hash == dest_hash,
+               OneTimeCode.consumed_at.is_(None))
         .values(consumed_at=utcnow())
-    )
+    )  # fmt: skip
     session.add(
         OneTimeCode(
-            purpose="login", destination_hash=dest_hash, user_id=user.id if user else None,
+            purpose="login", destination_hash=dest_hash, user_id=user_id,
             code_hash=keyed_hash("otp", f"{dest_hash}:{code}"), expires_at=utcnow() + timedelta(minutes=minutes),
         )
     )  # fmt: skip
     await session.flush()
+    return code, minutes
+
+
+async def check_code(session: AsyncSession, dest_hash: str, code: str) -> tuple[OneTimeCode, bool]:
+    """The newest live code of a destination with this try counted, and whether ``code`` matches it.
+    No live code, or too many tries (the code is then voided), is refused here; the caller consumes
+    a matching code (``consumed_at``) and refuses a wrong one (``keep_changes``: the try counts)."""
+    now = utcnow()
+    row = await session.scalar(
+        select(OneTimeCode)
+        .where(OneTimeCode.purpose == "login", OneTimeCode.destination_hash == dest_hash,
+               OneTimeCode.consumed_at.is_(None), OneTimeCode.expires_at > now)
+        .order_by(OneTimeCode.created_at.desc())
+        .limit(1)
+        .with_for_update()
+    )  # fmt: skip
+    if row is None:
+        raise NotAuthenticated(CODE_INVALID)
+    row.attempts += 1
+    if row.attempts > get_settings().auth.otp_max_attempts:
+        row.consumed_at = now
+        raise NotAuthenticated("Too many tries. Ask for a new code.", keep_changes=True)
+    return row, constant_time_equal(row.code_hash, keyed_hash("otp", f"{dest_hash}:{code}"))
+
+
+async def request_login_code(session: AsyncSession, limiter: RateLimiter, *, destination: str, ip: str | None) -> None:
+    kind, value = normalise_destination(destination)
+    dest_hash = await limit_code_requests(limiter, value, ip)
+    user = await _find_user(session, kind, value)
+    if user is not None and not (user.is_active and await _has_patient_membership(session, user)):
+        user = None
+    code, minutes = await issue_code(session, dest_hash, user.id if user else None)
     if user is not None:
         outbound.queue(session, messages.login_code(value, code, minutes, language=user.language, user_id=user.id))
 
@@ -102,24 +133,8 @@ async def verify_login_code(
     _, value = normalise_destination(destination)
     dest_hash = keyed_hash("destination", value)
     await enforce(limiter, f"otp-verify:ip:{ip}", get_settings().rate_limits.otp_per_ip)
-    now = utcnow()
-    row = (
-        await session.execute(
-            select(OneTimeCode)
-            .where(OneTimeCode.purpose == "login", OneTimeCode.destination_hash == dest_hash,
-                   OneTimeCode.consumed_at.is_(None), OneTimeCode.expires_at > now)
-            .order_by(OneTimeCode.created_at.desc())
-            .limit(1)
-            .with_for_update()
-        )
-    ).scalar_one_or_none()  # fmt: skip
-    if row is None:
-        raise NotAuthenticated(CODE_INVALID)
-    row.attempts += 1
-    if row.attempts > get_settings().auth.otp_max_attempts:
-        row.consumed_at = now
-        raise NotAuthenticated("Too many tries. Ask for a new code.", keep_changes=True)
-    if not constant_time_equal(row.code_hash, keyed_hash("otp", f"{dest_hash}:{code}")) or row.user_id is None:
+    row, matches = await check_code(session, dest_hash, code)
+    if not matches or row.user_id is None:
         user = await session.get(User, row.user_id) if row.user_id else None
         if user is not None:
             is_patient = await _has_patient_membership(session, user)
@@ -131,7 +146,7 @@ async def verify_login_code(
                 details={"reason": "bad_code", "via": "otp"},
             )  # fmt: skip
         raise NotAuthenticated(CODE_INVALID, keep_changes=True)
-    row.consumed_at = now
+    row.consumed_at = utcnow()
     user = await session.get(User, row.user_id)
     assert user is not None
     await set_context(session, tenant_id=None, user_id=user.id)

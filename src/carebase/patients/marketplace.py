@@ -16,21 +16,20 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
 
-from sqlalchemy import exists, func, select, text, update
+from sqlalchemy import exists, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from carebase.audit import service as audit
 from carebase.core.clock import utcnow
-from carebase.core.crypto import constant_time_equal, keyed_hash, numeric_code
+from carebase.core.crypto import keyed_hash
 from carebase.core.db import set_context
 from carebase.core.errors import Conflict, NotAuthenticated, NotFound, PermissionDenied, ValidationFailed
 from carebase.core.ratelimit import RateLimiter, enforce
 from carebase.directory.models import Listing
 from carebase.identity import messages, otp
 from carebase.identity.login import active_memberships, finish_login, switch_membership
-from carebase.identity.models import Membership, OneTimeCode, User
+from carebase.identity.models import Membership, User
 from carebase.identity.principal import Principal
 from carebase.identity.roles import Role
 from carebase.identity.sessions import TokenPair
@@ -180,52 +179,20 @@ async def request_registration_code(
     limits and rules apply (same keys: asking here and at sign-in counts together; a new code voids older
     ones; 10 minutes, 5 tries). Unlike sign-in, the code is always sent: the destination is not known yet,
     and the answer is the same whether an account has it or not."""
-    kind, value = otp.normalise_destination(destination)
-    limits = get_settings().rate_limits
-    dest_hash = keyed_hash("destination", value)
-    await enforce(limiter, f"otp:ip:{ip}", limits.otp_per_ip)
-    await enforce(limiter, f"otp:dest:{dest_hash}", limits.otp_per_account)
+    _, value = otp.normalise_destination(destination)
+    dest_hash = await otp.limit_code_requests(limiter, value, ip)
     await listed_clinic(session, organization_id, None)
-    code = numeric_code(6)
-    minutes = get_settings().auth.otp_minutes
-    await session.execute(
-        update(OneTimeCode)
-        .where(OneTimeCode.purpose == "login", OneTimeCode.destination_hash == dest_hash,
-               OneTimeCode.consumed_at.is_(None))
-        .values(consumed_at=utcnow())
-    )  # fmt: skip
-    # No user on the row: it proves the destination only, and never signs anyone in by itself.
-    session.add(
-        OneTimeCode(
-            purpose="login", destination_hash=dest_hash, user_id=None,
-            code_hash=keyed_hash("otp", f"{dest_hash}:{code}"), expires_at=utcnow() + timedelta(minutes=minutes),
-        )
-    )  # fmt: skip
-    await session.flush()
+    code, minutes = await otp.issue_code(session, dest_hash, None)
     outbound.queue(session, messages.login_code(value, code, minutes))
 
 
 async def _consume_code(session: AsyncSession, dest_hash: str, code: str) -> None:
     """Check and use up the newest live code of a destination (sign-in's rules: 5 tries, then void).
     Failures keep the counted try (``keep_changes``)."""
-    now = utcnow()
-    row = await session.scalar(
-        select(OneTimeCode)
-        .where(OneTimeCode.purpose == "login", OneTimeCode.destination_hash == dest_hash,
-               OneTimeCode.consumed_at.is_(None), OneTimeCode.expires_at > now)
-        .order_by(OneTimeCode.created_at.desc())
-        .limit(1)
-        .with_for_update()
-    )  # fmt: skip
-    if row is None:
-        raise NotAuthenticated(otp.CODE_INVALID)
-    row.attempts += 1
-    if row.attempts > get_settings().auth.otp_max_attempts:
-        row.consumed_at = now
-        raise NotAuthenticated("Too many tries. Ask for a new code.", keep_changes=True)
-    if not constant_time_equal(row.code_hash, keyed_hash("otp", f"{dest_hash}:{code}")):
+    row, matches = await otp.check_code(session, dest_hash, code)
+    if not matches:
         raise NotAuthenticated(otp.CODE_INVALID, keep_changes=True)
-    row.consumed_at = now
+    row.consumed_at = utcnow()
 
 
 async def _user_for(session: AsyncSession, kind: str, value: str, data: NewPatientRegistration) -> User:
