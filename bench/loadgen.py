@@ -65,16 +65,39 @@ class Result:
     postgres_cpu_pct: float | None = None  # of one core, every postgres process (shared cluster)
 
 
+def _stat(pid: int) -> list[str]:
+    with open(f"/proc/{pid}/stat") as fh:
+        return fh.read().rsplit(")", 1)[1].split()
+
+
+def _with_children(pids: list[int]) -> list[int]:
+    """The processes and their live descendants (``carebase serve --workers N`` serves from children)."""
+    parents: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                parents[int(entry)] = int(_stat(int(entry))[1])
+            except (OSError, IndexError, ValueError):
+                continue
+    found, todo = list(pids), list(pids)
+    while todo:
+        pid = todo.pop()
+        children = [child for child, parent in parents.items() if parent == pid]
+        found += children
+        todo += children
+    return found
+
+
 def proc_cpu_seconds(pids: list[int]) -> float | None:
-    """utime + stime of the given processes (all their threads), from /proc."""
+    """utime + stime of the given processes and their live descendants (all threads), from /proc."""
     total = 0.0
-    try:
-        for pid in pids:
-            with open(f"/proc/{pid}/stat") as fh:
-                fields = fh.read().rsplit(")", 1)[1].split()
+    for pid in _with_children(pids):
+        try:
+            fields = _stat(pid)
             total += (int(fields[11]) + int(fields[12])) / CLK_TCK
-    except (OSError, IndexError, ValueError):
-        return None
+        except (OSError, IndexError, ValueError):
+            if pid in pids:
+                return None  # a descendant may just have exited; the server itself must be there
     return total
 
 
