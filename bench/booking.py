@@ -8,7 +8,7 @@
   with the database checked afterwards for overlapping active appointments.
 
 The HTTP clients of the booking section run in their own process (``python -m bench.booking MODE``,
-spec on stdin, one JSON line out): httpx.AsyncClient, HTTP/1.1 keep-alive, one connection per client.
+spec on stdin, one JSON line out): ``bench.httpclient.LeanClient``, HTTP/1.1 keep-alive, one connection per client.
 See bench/README.md.
 """
 
@@ -735,13 +735,10 @@ def _pcts(ms: list[float]) -> dict[str, float]:
 
 
 def _client(spec: dict[str, Any], c: dict[str, Any]) -> Any:
-    import httpx
+    from bench.httpclient import LeanClient
 
-    return httpx.AsyncClient(
-        base_url=f"http://{spec['host']}:{spec['port']}", http2=False, timeout=30,
-        limits=httpx.Limits(max_connections=1, max_keepalive_connections=1),
-        headers={"Authorization": f"Bearer {c['token']}", "User-Agent": "carebase-bench"},
-    )  # fmt: skip
+    return LeanClient(spec["host"], int(spec["port"]),
+                      {"Authorization": f"Bearer {c['token']}", "User-Agent": "carebase-bench"})  # fmt: skip
 
 
 async def _free_slots(client: Any, spec: dict[str, Any], c: dict[str, str], days: int) -> list[str]:
@@ -964,7 +961,7 @@ def table_lines(report: dict[str, Any]) -> list[str]:
     bk = report.get("booking")
     if bk:
         t = bk["throughput"]
-        lines += ["", f"Hold + confirm: {t['clients']} closed-loop httpx clients on distinct slots (own practitioner"
+        lines += ["", f"Hold + confirm: {t['clients']} closed-loop clients on distinct slots (own practitioner"
                   f" each), {t['seconds']:g} s after warm-up"]  # fmt: skip
         lines.append(f"  {t['bookings_per_s']:.1f} bookings/s ({'meets' if t['bookings_per_s'] >= 300 else 'BELOW'}"
                      f" the 300/s target); hold p50/p95/p99 {t['hold']['p50_ms']}/{t['hold']['p95_ms']}/"
