@@ -87,7 +87,9 @@ class Database:
             async with self._raw_lock:
                 if self._raw_pool is None:
                     dsn = self.app_url.set(drivername="postgresql").render_as_string(hide_password=False)
-                    self._raw_pool = await asyncpg.create_pool(dsn, min_size=1, max_size=self.pool_size)
+                    self._raw_pool = await asyncpg.create_pool(
+                        dsn, min_size=1, max_size=self.pool_size, reset=_nothing_to_reset
+                    )
         return self._raw_pool
 
     @property
@@ -115,6 +117,13 @@ async def driver_connection(session: AsyncSession) -> asyncpg.Connection:
         # SQLAlchemy opens the transaction lazily, on its first statement: make it open it now.
         await connection.execute(_NOOP)
     return driver
+
+
+async def _nothing_to_reset(conn: asyncpg.Connection) -> None:
+    """Returning a connection to the raw pool costs no round trip. asyncpg still rolls back a transaction
+    left open and drops listeners; what its default reset query would also clear (session settings,
+    cursors outside transactions, LISTEN, session advisory locks) we never create on these connections:
+    the tenant context is transaction-local (``set_config(..., true)``) and ends with the transaction."""
 
 
 _RAW_CONTEXT = (
