@@ -39,6 +39,12 @@ async def slots(client, headers, b: Bookable, *, public: bool = False) -> list[s
     return [s["starts_at"] for s in r.json()["slots"]]
 
 
+async def hold(client, headers, b: Bookable, patient, starts_at: str):
+    body = {"practitioner_id": str(b.practitioner_id), "service_id": str(b.service_id), "patient_id": str(patient),
+            "starts_at": starts_at, "source": "front_desk"}  # fmt: skip
+    return await client.post("/api/v1/holds", json=body, headers=headers)
+
+
 def hits() -> float:
     return CACHE.labels("availability", "hit")._value.get()
 
@@ -64,12 +70,7 @@ async def test_a_hold_through_the_api_is_seen_by_the_next_read(client, factory, 
     patient = await factory.patient(clinic.tenant)
     free = await slots(client, headers, clinic)
     await slots(client, headers, clinic)  # cached now
-    r = await client.post(
-        "/api/v1/holds",
-        json={"practitioner_id": str(clinic.practitioner_id), "service_id": str(clinic.service_id),
-              "patient_id": str(patient), "starts_at": free[0], "source": "front_desk"},
-        headers=headers,
-    )  # fmt: skip
+    r = await hold(client, headers, clinic, patient, free[0])
     assert r.status_code == 201, r.text
     after = await slots(client, headers, clinic)
     assert free[0] not in after and after == free[1:]
@@ -117,12 +118,7 @@ async def test_a_lapsing_hold_frees_its_slot_without_any_write(client, factory, 
     headers = await factory.headers(await factory.user(clinic.tenant, "receptionist"))
     patient = await factory.patient(clinic.tenant)
     free = await slots(client, headers, clinic)
-    r = await client.post(
-        "/api/v1/holds",
-        json={"practitioner_id": str(clinic.practitioner_id), "service_id": str(clinic.service_id),
-              "patient_id": str(patient), "starts_at": free[0], "source": "front_desk"},
-        headers=headers,
-    )  # fmt: skip
+    r = await hold(client, headers, clinic, patient, free[0])
     assert r.status_code == 201, r.text
     conn = await asyncpg.connect(asyncpg_dsn(database_url))
     try:  # the hold lapses in a second (as if placed five minutes ago)
