@@ -49,7 +49,7 @@ def availability_body(result: Availability, service_id: uuid.UUID) -> bytes:
         "last_day": result.last_day, "timezones": {str(k): v for k, v in result.timezones.items()},
         "slots": [
             {"starts_at": s.starts_at, "ends_at": s.ends_at, "location_id": s.location_id,
-             "local_start": s.starts_at.astimezone(zones.get(s.location_id, utc)).isoformat()}
+             "local_start": s.starts_at.astimezone(zones.get(s.location_id, utc))}
             for s in result.slots
         ],
     }  # fmt: skip

@@ -91,12 +91,13 @@ def compute_slots(
     inclusive), starting no earlier than ``not_before``."""
     duration = timedelta(minutes=duration_minutes)
     blocked = _Blocked([*time_off, *busy])
-    found: set[Slot] = set()
+    # (start, location) -> None: an ordered set of plain tuples (hashing and sorting them happens in C;
+    # Slot objects are made once, at the end).
+    found: dict[tuple[datetime, uuid.UUID], None] = {}
 
     def consider(start: datetime, location_id: uuid.UUID) -> None:
-        end = start + duration
-        if start >= not_before and not blocked.overlaps(start, end):
-            found.add(Slot(start, end, location_id))
+        if start >= not_before and not blocked.overlaps(start, start + duration):
+            found[(start, location_id)] = None
 
     sessions = list(sessions)
     day = first_day
@@ -114,14 +115,15 @@ def compute_slots(
             first = _local_to_utc(day, s.start, s.tz)
             last = _local_to_utc(day, s.end, s.tz)
             steady = first is not None and last is not None and last - first == timedelta(minutes=end_minute - minute)
+            step = timedelta(minutes=s.slot_minutes)
+            start = first
             while minute + duration_minutes <= end_minute:
-                if steady:
-                    assert first is not None
-                    start = first + timedelta(minutes=minute - s.start.hour * 60 - s.start.minute)
-                else:
+                if not steady:
                     start = _local_to_utc(day, time(minute // 60, minute % 60), s.tz)
                 if start is not None:
                     consider(start, s.location_id)
+                    if steady:
+                        start += step
                 minute += s.slot_minutes
         day += timedelta(days=1)
 
@@ -130,4 +132,4 @@ def compute_slots(
         while start + duration <= extra.ends_at:
             consider(start, extra.location_id)
             start += timedelta(minutes=extra.slot_minutes)
-    return sorted(found)
+    return [Slot(start, start + duration, location_id) for start, location_id in sorted(found)]
