@@ -17,6 +17,7 @@ from carebase.core.metrics import CACHE
 from tests.api.helpers import assert_problem
 from tests.factories import Factory
 from tests.scheduling.bookable import Bookable, make_bookable
+from tests.web.booking_helpers import publish
 
 
 @pytest.fixture
@@ -191,3 +192,27 @@ async def test_without_its_listener_the_cache_is_bypassed(app, client, factory, 
         assert hits() == before
     finally:
         listener.connected = True
+
+
+async def test_public_availability_is_cached_until_the_practitioner_leaves_the_directory(
+    client, factory, owner_sessionmaker, clinic, database_url
+):
+    await publish(owner_sessionmaker, clinic)
+    free = await slots(client, {}, clinic, public=True)
+    before = hits()
+    assert await slots(client, {}, clinic, public=True) == free  # the second read is a hit
+    assert hits() == before + 1
+    conn = await asyncpg.connect(asyncpg_dsn(database_url))
+    try:
+        await conn.execute("DELETE FROM directory_listings WHERE practitioner_id = $1", clinic.practitioner_id)
+    finally:
+        await conn.close()
+
+    async def gone() -> bool:
+        r = await client.get(
+            f"/api/v1/directory/practitioners/{clinic.practitioner_id}/availability",
+            params={"service_id": str(clinic.service_id), "from": tomorrow(), "days": 2},
+        )
+        return r.status_code == 404
+
+    await eventually(gone)

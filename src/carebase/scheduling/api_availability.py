@@ -110,7 +110,6 @@ async def practitioner_availability(
 
 
 _LISTED_TENANT = "SELECT tenant_id FROM directory_listings WHERE practitioner_id = $1 LIMIT 1"
-_CONTEXT = "SELECT set_config('app.tenant_id', $1, true)"
 
 
 @public_router.get("/directory/practitioners/{practitioner_id}/availability", response_model=AvailabilityRead)
@@ -129,19 +128,21 @@ async def public_availability(
     body = cache.get(key)
     if body is not None:
         return Response(body, media_type=JSON)
-    known_tenant = cache.tenant_of(practitioner_id)
-    snapshot = cache.snapshot(known_tenant, practitioner_id) if known_tenant else None
-    now = utcnow()
-    async with raw_transaction(get_db(request), readonly=True) as conn:
-        tenant_id = await conn.fetchval(_LISTED_TENANT, practitioner_id)
+    db = get_db(request)
+    tenant_id = cache.tenant_of(practitioner_id)
+    if tenant_id is None:  # first sight: learn the tenant (it never changes) before taking the snapshot
+        tenant_id = await (await db.raw_pool()).fetchval(_LISTED_TENANT, practitioner_id)
         if tenant_id is None:
             raise NotFound("No such practitioner in the directory.")
-        await conn.execute(_CONTEXT, str(tenant_id))
+        cache.learn_tenant(practitioner_id, tenant_id)
+    snapshot = cache.snapshot(tenant_id, practitioner_id)
+    now = utcnow()
+    async with raw_transaction(db, tenant_id=tenant_id, readonly=True) as conn:
+        if await conn.fetchval(_LISTED_TENANT, practitioner_id) is None:  # unlisted since
+            raise NotFound("No such practitioner in the directory.")
         result = await availability_on(
             conn, practitioner_id=practitioner_id, service_id=service_id, first_day=first_day, days=days, now=now
         )
     body = availability_body(result, service_id)
-    cache.learn_tenant(practitioner_id, tenant_id)
-    if snapshot is not None:  # on the first sight of a practitioner its generations were not known before the read
-        cache.put(key, body, result, tenant_id, snapshot, now)
+    cache.put(key, body, result, tenant_id, snapshot, now)
     return Response(body, media_type=JSON)
