@@ -54,7 +54,7 @@ async def test_two_workers_run_each_due_run_exactly_once(factory, database_url):
             after = start
             for step in range(1, 13):
                 until = start + timedelta(minutes=10 * step + offset)
-                await materialise(conn, after=after, until=until, jobs=[job])
+                await materialise(conn, after=after, until=until, jobs=[job], tenant_ids=[london.id, kolkata.id])
                 after = until
                 await Runner(conn, topics=[topic]).run_batch()
                 await asyncio.sleep(0)

@@ -13,6 +13,7 @@ A worker that was down catches up on runs due in the last ``CATCH_UP`` (2 h); ol
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -108,15 +109,19 @@ ON CONFLICT (tenant_id, dedupe_key) WHERE dedupe_key IS NOT NULL DO NOTHING
 
 
 async def materialise(
-    conn: asyncpg.Connection, *, after: datetime, until: datetime, jobs: list[CronJob] | None = None
+    conn: asyncpg.Connection, *, after: datetime, until: datetime, jobs: list[CronJob] | None = None,
+    tenant_ids: list[uuid.UUID] | None = None,
 ) -> int:
-    """Insert the outbox rows of every run due in ``(after, until]``; returns how many were new."""
+    """Insert the outbox rows of every run due in ``(after, until]``; returns how many were new.
+    ``tenant_ids`` limits tenant-scoped jobs to those tenants (tests and tools; the worker does all)."""
     jobs = list(CRON.values()) if jobs is None else jobs
     if not jobs:
         return 0
     after = max(after, until - CATCH_UP)
     tenants = await conn.fetch(
-        "SELECT id, timezone FROM organizations WHERE status = 'active' AND id <> $1::uuid", PLATFORM_TENANT_ID
+        "SELECT id, timezone FROM organizations WHERE status = 'active' AND id <> $1::uuid"
+        " AND ($2::uuid[] IS NULL OR id = ANY($2::uuid[]))",
+        PLATFORM_TENANT_ID, tenant_ids,
     )
     cols: tuple[list[Any], ...] = ([], [], [], [], [], [])
 
