@@ -60,11 +60,10 @@ log = logging.getLogger("carebase.app")
 STATIC_DIR = Path(__file__).parent / "web" / "static"
 
 
-def api_router() -> APIRouter:
+def api_routers() -> list[APIRouter]:
     """The API's routers. Routes are matched in order and each candidate costs a few microseconds in
     FastAPI's router, so the hottest paths (availability, the public directory, booking) come first."""
-    api = APIRouter(prefix="/api/v1")
-    for router in (
+    return [
         availability_router,
         public_availability_router,
         directory_public_router,
@@ -82,9 +81,7 @@ def api_router() -> APIRouter:
         directory_router,
         jobs_router,
         patients_marketplace_router,
-    ):
-        api.include_router(router)
-    return api
+    ]
 
 
 async def open_database(settings: Settings) -> Database:
@@ -151,7 +148,8 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
         redoc_url=None,
     )
     install_handlers(app)
-    app.include_router(api_router())
+    for router in api_routers():  # straight onto the app: one level of nesting less to walk per request
+        app.include_router(router, prefix="/api/v1")
     app.include_router(ops_router())
     app.include_router(calendar_feed_router)
     app.include_router(webhooks_router)
