@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 
 REGISTRY = CollectorRegistry(auto_describe=True)
@@ -22,10 +24,18 @@ CACHE = Counter(
 )
 
 
+# The labelled children per (method, route, status), kept: ``labels()`` takes a lock and builds a key
+# on every call, and this runs on every request.
+_children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+
+
 def observe(method: str, route: str, status: int, seconds: float) -> None:
-    labels = (method, route, str(status))
-    REQUESTS.labels(*labels).inc()
-    LATENCY.labels(*labels).observe(seconds)
+    pair = _children.get((method, route, status))
+    if pair is None:
+        labels = (method, route, str(status))
+        pair = _children[(method, route, status)] = (REQUESTS.labels(*labels), LATENCY.labels(*labels))
+    pair[0].inc()
+    pair[1].observe(seconds)
 
 
 def render() -> tuple[bytes, str]:

@@ -6,8 +6,8 @@ from __future__ import annotations
 import ipaddress
 import logging
 import re
+import secrets
 import time
-import uuid
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -88,7 +88,7 @@ class PlatformMiddleware:
         headers = dict(scope["headers"])
         rid = headers.get(b"x-request-id", b"").decode("latin-1")
         if not _REQUEST_ID.match(rid):
-            rid = uuid.uuid4().hex
+            rid = secrets.token_hex(16)
         tokens = (
             request_id_var.set(rid),
             client_ip_var.set(self._client_ip(scope, headers)),
@@ -161,11 +161,12 @@ class PlatformMiddleware:
             elapsed = time.perf_counter() - started
             template = route_template(scope)
             metrics.observe(scope["method"], template, status, elapsed)
-            log.info(
-                "request",
-                extra={"method": scope["method"], "route": template, "status": status,
-                       "latency_ms": round(elapsed * 1000, 2)},
-            )  # fmt: skip
+            if log.isEnabledFor(logging.INFO):
+                log.info(
+                    "request",
+                    extra={"method": scope["method"], "route": template, "status": status,
+                           "latency_ms": round(elapsed * 1000, 2)},
+                )  # fmt: skip
             for var, token in zip(
                 (request_id_var, client_ip_var, user_agent_var, tenant_var, actor_var), tokens, strict=True
             ):
