@@ -23,12 +23,11 @@ from carebase.patients import marketplace
 from carebase.patients import service as patients
 from carebase.patients.schemas import PatientCreate
 from carebase.scheduling import booking, calendars, dependents, queries, waitlist
-from carebase.scheduling.availability import availability
 from carebase.tenancy.service import tenant_policy
 from carebase.web.auth import Web, WebCtx, WebRoute, parse_uuid, set_session_cookies
 from carebase.web.find import load_profile
 from carebase.web.forms import errors_from_service, read_form, validate
-from carebase.web.slots import cards, parse_day, parse_slot, today_in, week_grid
+from carebase.web.slots import cards, parse_slot, reschedule_week
 from carebase.web.templating import flash, render
 
 router = APIRouter(route_class=WebRoute)
@@ -226,13 +225,8 @@ async def cancel(request: Request, appointment_id: str, ctx: Patient) -> Respons
 async def _reschedule(request: Request, ctx: WebCtx, aid: uuid.UUID, week: str | None, error: str | None = None,
                       status: int = 200) -> Response:  # fmt: skip
     async with ctx.uow() as session:
-        a = await booking.get_for(session, ctx.principal, aid)
-        (card,) = await cards(session, [a])
-        today = today_in(card.tz)
-        first = max(parse_day(week, today), today)
-        result = await availability(session, practitioner_id=a.practitioner_id, service_id=a.service_id,
-                                    first_day=first, days=7)  # fmt: skip
-    grid = week_grid(result, first, card.tz, f"/my/appointments/{aid}/reschedule", {}, today)
+        card, grid = await reschedule_week(session, ctx.principal, aid, week, f"/my/appointments/{aid}/reschedule",
+                                           from_booking_week=False)  # fmt: skip
     return render(request, "booking/reschedule.html", {"c": card, "grid": grid, "error": error}, status)
 
 

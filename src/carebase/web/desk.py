@@ -27,7 +27,16 @@ from carebase.scheduling.queries import AppointmentFilter
 from carebase.tenancy import service as tenancy
 from carebase.web.auth import WebCtx, WebRoute, parse_uuid, web_require
 from carebase.web.forms import errors_from_service, read_form
-from carebase.web.slots import by_practitioner, cards, day_bounds, parse_day, parse_slot, today_in, week_grid
+from carebase.web.slots import (
+    by_practitioner,
+    cards,
+    day_bounds,
+    parse_day,
+    parse_slot,
+    reschedule_week,
+    today_in,
+    week_grid,
+)
 from carebase.web.templating import flash, partial, render
 
 router = APIRouter(route_class=WebRoute)
@@ -127,13 +136,8 @@ async def cancel(request: Request, appointment_id: str, ctx: Booker) -> Response
 async def _reschedule_page(request: Request, ctx: WebCtx, aid: uuid.UUID, week: str, error: str | None = None,
                            status: int = 200) -> Response:  # fmt: skip
     async with ctx.uow() as session:
-        a = await booking.get_for(session, ctx.principal, aid)
-        (card,) = await cards(session, [a])
-        today = today_in(card.tz)
-        first = max(parse_day(week, card.local_start.date()), today)
-        result = await availability(session, practitioner_id=a.practitioner_id, service_id=a.service_id,
-                                    first_day=first, days=7)  # fmt: skip
-    grid = week_grid(result, first, card.tz, f"/desk/appointments/{aid}/reschedule", {}, today)
+        card, grid = await reschedule_week(session, ctx.principal, aid, week, f"/desk/appointments/{aid}/reschedule",
+                                           from_booking_week=True)  # fmt: skip
     return render(request, "desk/reschedule.html", {"c": card, "grid": grid, "error": error}, status)
 
 

@@ -15,8 +15,10 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from carebase.directory.models import Practitioner, Service
+from carebase.identity.principal import Principal
 from carebase.patients.models import Patient
-from carebase.scheduling.availability import Availability
+from carebase.scheduling import booking
+from carebase.scheduling.availability import Availability, availability
 from carebase.scheduling.models import Appointment
 from carebase.tenancy.models import Location
 
@@ -175,3 +177,18 @@ def money(minor: int | None, currency: str) -> str:
     symbol = {"INR": "₹", "GBP": "£", "USD": "$", "EUR": "€"}.get(currency, currency + " ")
     major = minor / 100
     return f"{symbol}{major:,.0f}" if minor % 100 == 0 else f"{symbol}{major:,.2f}"
+
+
+async def reschedule_week(
+    session: AsyncSession, principal: Principal, appointment_id: uuid.UUID, week: str | None, path: str,
+    *, from_booking_week: bool,
+) -> tuple[Card, WeekGrid]:
+    """An appointment's card and a week of free slots to move it to (the patient's and the desk's reschedule
+    pages). The week asked for, else today's, or the booking's own with ``from_booking_week``; never the past."""
+    a = await booking.get_for(session, principal, appointment_id)
+    (card,) = await cards(session, [a])
+    today = today_in(card.tz)
+    first = max(parse_day(week, card.local_start.date() if from_booking_week else today), today)
+    result = await availability(session, practitioner_id=a.practitioner_id, service_id=a.service_id,
+                                first_day=first, days=7)  # fmt: skip
+    return card, week_grid(result, first, card.tz, path, {}, today)
