@@ -4,11 +4,13 @@ or decline, and "my day" and "my week". Hospital admins pick whose schedule they
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import date, timedelta
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Request
+from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import RedirectResponse, Response
@@ -111,48 +113,50 @@ def _clash(exc: CarebaseError) -> str | None:
     return getattr(exc, "extra", {}).get("conflicting_template_id")
 
 
-@router.post("/schedule/templates")
-async def add_template(request: Request, ctx: Editor) -> Response:
+async def _save_template(
+    request: Request, ctx: WebCtx, schema: type[BaseModel], save: Callable[[AsyncSession, str, Any], Awaitable[object]],
+    form_keys: tuple[str, str], extra: dict[str, Any],
+) -> Response:
+    """The add and edit forms' shared handling: validate, save in one unit of work, then back to the
+    schedule, or the page again with the messages (409 when another template overlaps)."""
     form = await read_form(request)
     wanted = form.get("practitioner", "")
     data = blank_to_none({k: form.get(k, "") for k in TEMPLATE_FIELDS}, "valid_until")
-    body, errors = validate(TemplateCreate, data)
+    body, errors = validate(schema, data)
     clash = None
     if body is not None:
         try:
             async with ctx.uow() as session:
-                practitioner, _ = await _practitioner(session, ctx, wanted)
-                if practitioner is None:
-                    raise NotFound()
-                await schedules.create_template(session, ctx.principal, practitioner.id, body)
+                await save(session, wanted, body)
         except CarebaseError as exc:
             errors, clash = errors_from_service(exc), _clash(exc)
         else:
             flash(request, "template_saved")
             return RedirectResponse("/schedule" + (f"?practitioner={wanted}" if wanted else ""), 303)
-    extra = {"values": keep(form), "errors": _template_errors(errors), "clash_id": clash}
-    return await _page(request, ctx, wanted, extra, 409 if clash else 422)
+    values_key, errors_key = form_keys
+    page = {**extra, values_key: keep(form), errors_key: _template_errors(errors), "clash_id": clash}
+    return await _page(request, ctx, wanted, page, 409 if clash else 422)
+
+
+@router.post("/schedule/templates")
+async def add_template(request: Request, ctx: Editor) -> Response:
+    async def save(session: AsyncSession, wanted: str, body: Any) -> None:
+        practitioner, _ = await _practitioner(session, ctx, wanted)
+        if practitioner is None:
+            raise NotFound()
+        await schedules.create_template(session, ctx.principal, practitioner.id, body)
+
+    return await _save_template(request, ctx, TemplateCreate, save, ("values", "errors"), {})
 
 
 @router.post("/schedule/templates/{template_id}")
 async def edit_template(request: Request, template_id: str, ctx: Editor) -> Response:
-    form = await read_form(request)
-    wanted = form.get("practitioner", "")
-    data = blank_to_none({k: form.get(k, "") for k in TEMPLATE_FIELDS}, "valid_until")
-    body, errors = validate(TemplateUpdate, data)
-    clash = None
-    if body is not None:
-        try:
-            async with ctx.uow() as session:
-                await schedules.update_template(session, ctx.principal, parse_uuid(template_id), body)
-        except CarebaseError as exc:
-            errors, clash = errors_from_service(exc), _clash(exc)
-        else:
-            flash(request, "template_saved")
-            return RedirectResponse("/schedule" + (f"?practitioner={wanted}" if wanted else ""), 303)
-    extra = {"edit_id": template_id, "edit_values": keep(form), "edit_errors": _template_errors(errors),
-             "clash_id": clash}  # fmt: skip
-    return await _page(request, ctx, wanted, extra, 409 if clash else 422)
+    async def save(session: AsyncSession, _wanted: str, body: Any) -> None:
+        await schedules.update_template(session, ctx.principal, parse_uuid(template_id), body)
+
+    return await _save_template(
+        request, ctx, TemplateUpdate, save, ("edit_values", "edit_errors"), {"edit_id": template_id}
+    )
 
 
 @router.post("/schedule/templates/{template_id}/end")
