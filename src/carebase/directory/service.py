@@ -166,16 +166,21 @@ async def create_practitioner(
         raise Conflict(
             "This doctor already has a profile.", errors=[{"loc": ["membership_id"], "msg": "Already has a profile."}]
         ) from exc
-    if specialties:
-        await session.execute(
-            insert(PractitionerSpecialty),
-            [{"tenant_id": principal.tenant_id, "practitioner_id": practitioner.id, "specialty_id": s.id}
-             for s in specialties],
-        )  # fmt: skip
+    await _add_specialties(session, principal.tenant_id, practitioner.id, specialties)
     return await _changed(
         session, principal, practitioner, "directory.practitioner.created",
         {"specialties": [s.code for s in specialties]},
     )  # fmt: skip
+
+
+async def _add_specialties(
+    session: AsyncSession, tenant_id: uuid.UUID, practitioner_id: uuid.UUID, specialties: list[Specialty]
+) -> None:
+    if specialties:
+        await session.execute(
+            insert(PractitionerSpecialty),
+            [{"tenant_id": tenant_id, "practitioner_id": practitioner_id, "specialty_id": s.id} for s in specialties],
+        )
 
 
 async def update_practitioner(
@@ -202,12 +207,7 @@ async def set_specialties(
     practitioner = await _editable(session, principal, practitioner_id)
     specialties = await _specialties_by_code(session, data.codes, "codes")
     await session.execute(delete(PractitionerSpecialty).where(PractitionerSpecialty.practitioner_id == practitioner.id))
-    if specialties:
-        await session.execute(
-            insert(PractitionerSpecialty),
-            [{"tenant_id": principal.tenant_id, "practitioner_id": practitioner.id, "specialty_id": s.id}
-             for s in specialties],
-        )  # fmt: skip
+    await _add_specialties(session, principal.tenant_id, practitioner.id, specialties)
     practitioner.updated_at = func.now()
     return await _changed(
         session, principal, practitioner, "directory.practitioner.specialties_set",
