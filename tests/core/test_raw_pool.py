@@ -3,8 +3,12 @@ survive on a connection the next request gets."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
+from carebase.core.db import begin_statement
 from tests.factories import Factory
 from tests.scheduling.bookable import make_bookable
 
@@ -30,3 +34,32 @@ async def test_no_tenant_context_survives_on_a_pooled_connection(app, client, fa
     finally:
         for conn in connections:
             await pool.release(conn)
+
+
+async def test_a_refused_hold_leaves_no_transaction_or_context_behind(app, client, factory, owner_sessionmaker):
+    """The raw unit of work begins with its context in one statement and rolls back on a refusal."""
+    clinic = await make_bookable(factory, owner_sessionmaker)
+    headers = await factory.headers(await factory.user(clinic.tenant, "receptionist"))
+    past = (datetime.now(UTC) - timedelta(hours=1)).isoformat()
+    body = {"practitioner_id": str(clinic.practitioner_id), "service_id": str(clinic.service_id),
+            "patient_id": str(uuid.uuid4()), "starts_at": past, "source": "front_desk"}  # fmt: skip
+    for _ in range(3):
+        r = await client.post("/api/v1/holds", json=body, headers=headers)
+        assert r.status_code in (404, 422), r.text
+    pool = await app.state.db.raw_pool()
+    connections = [await pool.acquire() for _ in range(pool.get_size())]
+    try:
+        for conn in connections:
+            assert not conn.is_in_transaction()
+            assert not await conn.fetchval("SELECT current_setting('app.tenant_id', true)")
+    finally:
+        for conn in connections:
+            await pool.release(conn)
+
+
+def test_a_tenant_context_is_written_into_sql_only_from_uuids():
+    tenant = uuid.uuid4()
+    assert f"set_config('app.tenant_id', '{tenant}', true)" in begin_statement(tenant_id=tenant)
+    assert begin_statement(readonly=True) == "BEGIN READ ONLY"
+    with pytest.raises(TypeError):
+        begin_statement(tenant_id="x', true); DROP TABLE appointments; --")  # type: ignore[arg-type]

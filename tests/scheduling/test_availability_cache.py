@@ -216,3 +216,52 @@ async def test_public_availability_is_cached_until_the_practitioner_leaves_the_d
         return r.status_code == 404
 
     await eventually(gone)
+
+
+async def active_appointments(database_url: str, tenant_id: uuid.UUID) -> int:
+    conn = await asyncpg.connect(asyncpg_dsn(database_url))
+    try:
+        return await conn.fetchval(
+            "SELECT count(*) FROM appointments WHERE tenant_id = $1 AND status IN ('held', 'confirmed')", tenant_id
+        )
+    finally:
+        await conn.close()
+
+
+async def test_holds_use_the_cached_principal_and_a_signed_out_session_cannot_hold(
+    client, factory, clinic, database_url
+):
+    desk = await factory.user(clinic.tenant, "receptionist")
+    headers = await factory.headers(desk)
+    patient = await factory.patient(clinic.tenant)
+    free = await slots(client, headers, clinic)  # the principal is cached now
+    r = await hold(client, headers, clinic, patient, free[0])
+    assert r.status_code == 201, r.text
+    held = await active_appointments(database_url, clinic.tenant.id)
+    r = await client.post("/api/v1/auth/logout", headers=headers)
+    assert r.status_code in (200, 204), r.text
+    assert_problem(await hold(client, headers, clinic, patient, free[1]), 401)
+    assert await active_appointments(database_url, clinic.tenant.id) == held
+
+
+async def test_a_role_changed_in_the_database_stops_the_next_hold(client, factory, clinic, database_url):
+    desk = await factory.user(clinic.tenant, "receptionist")
+    headers = await factory.headers(desk)
+    patient = await factory.patient(clinic.tenant)
+    free = await slots(client, headers, clinic)
+    assert (await hold(client, headers, clinic, patient, free[0])).status_code == 201
+    conn = await asyncpg.connect(asyncpg_dsn(database_url))
+    try:
+        await conn.execute("UPDATE memberships SET role = 'nurse' WHERE user_id = $1", desk.id)
+
+        async def refused() -> bool:
+            r = await hold(client, headers, clinic, patient, free[1])
+            assert r.status_code in (201, 401), r.text
+            return r.status_code == 401
+
+        await eventually(refused)
+    finally:
+        await conn.close()
+    held = await active_appointments(database_url, clinic.tenant.id)
+    assert_problem(await hold(client, headers, clinic, patient, free[2]), 401)
+    assert await active_appointments(database_url, clinic.tenant.id) == held

@@ -9,6 +9,7 @@ Two roles reach the database:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -126,10 +127,32 @@ async def _nothing_to_reset(conn: asyncpg.Connection) -> None:
     the tenant context is transaction-local (``set_config(..., true)``) and ends with the transaction."""
 
 
-_RAW_CONTEXT = (
-    "SELECT set_config('app.tenant_id', $1, true), set_config('app.user_id', $2, true),"
-    " set_config('app.platform_admin', $3, true)"
-)
+def begin_statement(
+    *, tenant_id: uuid.UUID | None = None, user_id: uuid.UUID | None = None, platform_admin: bool = False,
+    readonly: bool = False,
+) -> str:
+    """``BEGIN`` and the transaction's context (``set_context``'s three settings) as one simple-protocol
+    query: one round trip where ``conn.transaction()`` and a parameterised ``set_config`` take two. The
+    values are literals, so only ``uuid.UUID`` objects are accepted (their text is hex and dashes)."""
+    begin = "BEGIN READ ONLY" if readonly else "BEGIN"
+    if tenant_id is None and user_id is None and not platform_admin:
+        return begin
+    for value in (tenant_id, user_id):
+        if value is not None and not isinstance(value, uuid.UUID):
+            raise TypeError(f"a tenant context takes uuid.UUID values, not {type(value).__name__}")
+    t, u, p = tenant_id or "", user_id or "", "on" if platform_admin else ""
+    return (
+        f"{begin}; SELECT set_config('app.tenant_id', '{t}', true), set_config('app.user_id', '{u}', true),"
+        f" set_config('app.platform_admin', '{p}', true)"
+    )
+
+
+async def rollback_quietly(conn: asyncpg.Connection) -> None:
+    """Roll back after an error; if the connection cannot (broken, or a cancelled query still running),
+    the pool's release rolls back or closes it."""
+    with contextlib.suppress(Exception):
+        if not conn.is_closed() and conn.is_in_transaction():
+            await conn.execute("ROLLBACK")
 
 
 @asynccontextmanager
@@ -137,12 +160,16 @@ async def raw_transaction(
     db: Database, *, tenant_id: uuid.UUID | None = None, user_id: uuid.UUID | None = None, readonly: bool = False
 ) -> AsyncIterator[asyncpg.Connection]:
     """A transaction on the raw pool, in a tenant's context when given (``SET LOCAL`` semantics, as
-    ``set_context``). Commits when the block ends, rolls back on any exception."""
+    ``set_context``), begun in one round trip. Commits when the block ends, rolls back on any exception."""
     pool = await db.raw_pool()
-    async with pool.acquire() as conn, conn.transaction(readonly=readonly):
-        if tenant_id or user_id:
-            await conn.execute(_RAW_CONTEXT, str(tenant_id) if tenant_id else "", str(user_id) if user_id else "", "")
-        yield conn
+    async with pool.acquire() as conn:
+        await conn.execute(begin_statement(tenant_id=tenant_id, user_id=user_id, readonly=readonly))
+        try:
+            yield conn
+        except BaseException:
+            await rollback_quietly(conn)
+            raise
+        await conn.execute("COMMIT")
 
 
 _NOOP = text("SELECT 1")

@@ -14,7 +14,7 @@ from contextlib import asynccontextmanager
 import asyncpg
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from carebase.core.db import Database, set_context
+from carebase.core.db import Database, begin_statement, rollback_quietly, set_context
 from carebase.core.errors import CarebaseError
 
 log = logging.getLogger("carebase.uow")
@@ -71,20 +71,29 @@ async def unit_of_work(
 
 
 @asynccontextmanager
-async def raw_unit_of_work(conn: asyncpg.Connection) -> AsyncIterator[list[Callable[[], None]]]:
-    """The unit of work's rules on a raw connection (the hot paths): one transaction, committed when
-    the block ends, rolled back on an error unless it ``keep_changes``. Yields the list of callbacks
-    to run once (and if) it has committed."""
+async def raw_unit_of_work(
+    conn: asyncpg.Connection,
+    *,
+    tenant_id: uuid.UUID | None = None,
+    user_id: uuid.UUID | None = None,
+    platform_admin: bool = False,
+) -> AsyncIterator[list[Callable[[], None]]]:
+    """The unit of work's rules on a raw connection (the hot paths): one transaction, begun in the
+    tenant's context when given (one round trip, ``begin_statement``), committed when the block ends,
+    rolled back on an error unless it ``keep_changes``. Yields the list of callbacks to run once (and
+    if) it has committed."""
     callbacks: list[Callable[[], None]] = []
-    tx = conn.transaction()
-    await tx.start()
+    await conn.execute(begin_statement(tenant_id=tenant_id, user_id=user_id, platform_admin=platform_admin))
     try:
         yield callbacks
     except CarebaseError as exc:
-        await (tx.commit() if exc.keep_changes else tx.rollback())
+        if exc.keep_changes:
+            await conn.execute("COMMIT")
+        else:
+            await rollback_quietly(conn)
         raise
     except BaseException:
-        await tx.rollback()
+        await rollback_quietly(conn)
         raise
-    await tx.commit()
+    await conn.execute("COMMIT")
     _run_callbacks(callbacks)
