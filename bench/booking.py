@@ -20,10 +20,12 @@ import collections
 import json
 import os
 import random
+import re
 import statistics
 import subprocess
 import sys
 import time
+import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -658,7 +660,10 @@ def bench_booking(args: argparse.Namespace, server: Server, db: BenchDatabase) -
     base = {"host": HOST, "port": server.port, "first_day": str(first_day), "server_pid": server.pid}
     spec = {**base, "clients": clients, "duration": args.duration, "warmup": args.warmup}
     log(f"  hold + confirm: {n} clients, {args.warmup:g} s warm-up + {args.duration:g} s")
+    before = _server_latency(server.port)
     thr = _client_process("throughput", spec, timeout=args.warmup + args.duration + 180)
+    thr["server_side"] = _latency_shares(before, _server_latency(server.port))
+    log(f"  inside the server (its request histogram, warm-up included): {thr['server_side']}")
     log(f"  {thr['bookings_per_s']:.1f} bookings/s ({thr['bookings']} in {thr['seconds']:.1f} s); hold p50"
         f" {thr['hold']['p50_ms']} p95 {thr['hold']['p95_ms']} p99 {thr['hold']['p99_ms']} ms; confirm p50"
         f" {thr['confirm']['p50_ms']} p95 {thr['confirm']['p95_ms']} p99 {thr['confirm']['p99_ms']} ms;"
@@ -691,6 +696,39 @@ def bench_booking(args: argparse.Namespace, server: Server, db: BenchDatabase) -
         f" {con['db']['active_per_slot_min']}-{con['db']['active_per_slot_max']}")  # fmt: skip
     out["contention"] = con
     return out
+
+
+_BUCKET = re.compile(
+    r"^carebase_http_request_duration_seconds_bucket"
+    r'\{le="([^"]+)",method="POST",route="([^"]+)",status="2\d\d"\} (\S+)$'
+)
+
+
+def _server_latency(port: int) -> dict[tuple[str, str], float]:
+    """Cumulative counts of the server's own POST latency histogram (middleware in to response out), per
+    (route, bucket): set against the clients' figures it tells time in the server from time queued before."""
+    with urllib.request.urlopen(f"http://{HOST}:{port}/metrics", timeout=10) as r:  # noqa: S310 (loopback)
+        text = r.read().decode()
+    out: dict[tuple[str, str], float] = {}
+    for line in text.splitlines():
+        m = _BUCKET.match(line)
+        if m:
+            le, route, count = m.groups()
+            key = (route.rsplit("/", 1)[-1], le)
+            out[key] = out.get(key, 0.0) + float(count)
+    return out
+
+
+def _latency_shares(before: dict[tuple[str, str], float], after: dict[tuple[str, str], float]) -> dict[str, str]:
+    """Per route: the share of 2xx answers the server completed within 10, 50 and 100 ms."""
+    shares: dict[str, str] = {}
+    for route in sorted({r for r, _ in after}):
+        total = after.get((route, "+Inf"), 0) - before.get((route, "+Inf"), 0)
+        if total:
+            parts = [f"{100 * (after.get((route, le), 0) - before.get((route, le), 0)) / total:.0f}% <= {le}s"
+                     for le in ("0.01", "0.05", "0.1")]  # fmt: skip
+            shares[route] = ", ".join(parts)
+    return shares
 
 
 async def _check_db(owner_url: str, practitioner_id: uuid.UUID, slot_starts: list[str]) -> dict[str, Any]:
