@@ -20,8 +20,10 @@ log = logging.getLogger("carebase.scheduling")
 # How far ahead to look for the next free slot, in steps of at most MAX_DAYS.
 HORIZON_DAYS = 90
 
+# Not "appointment.confirmed": it comes with "appointment.booked" (a confirmed hold) or after a request was
+# approved, and neither changes free time (a hold or a request already blocks its slot).
 TOPICS = (
-    "appointment.booked", "appointment.confirmed", "appointment.cancelled", "appointment.rescheduled",
+    "appointment.booked", "appointment.cancelled", "appointment.rescheduled",
     "appointment.no_show", "schedule.changed", "practitioner.updated", "waitlist.offered",
 )  # fmt: skip
 
