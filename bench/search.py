@@ -113,6 +113,7 @@ async def generate(owner_dsn: str, seed: int = 3) -> dict[str, Any]:
         )
         # What autovacuum does soon after a bulk load (the CI server runs with autovacuum off).
         await conn.execute("VACUUM (ANALYZE) directory_listings")
+        await conn.execute("CHECKPOINT")  # earlier sections' writes flushed now, not while this one measures
         count = await conn.fetchval("SELECT count(*) FROM directory_listings")
         return {"listings": count, "tenants": TENANTS, "specialties": [s[0] for s in specialties]}
     finally:

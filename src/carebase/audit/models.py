@@ -10,10 +10,10 @@ from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, LargeBina
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
-from carebase.core.db import Base, IdMixin, TenantMixin
+from carebase.core.db import Base, IdMixin, TenantLedMixin, TenantMixin
 
 
-class AuditEvent(IdMixin, TenantMixin, Base):
+class AuditEvent(IdMixin, TenantLedMixin, Base):
     __tablename__ = "audit_events"
     __table_args__ = (
         CheckConstraint("outcome IN ('success', 'failure', 'denied')", name="outcome"),

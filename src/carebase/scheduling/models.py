@@ -12,7 +12,7 @@ from sqlalchemy import CheckConstraint, Date, ForeignKey, Index, Integer, SmallI
 from sqlalchemy.dialects.postgresql import ExcludeConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from carebase.core.db import Base, IdMixin, TenantMixin, TimestampMixin
+from carebase.core.db import Base, IdMixin, TenantLedMixin, TenantMixin, TimestampMixin
 
 ACTIVE_STATUSES = ("held", "requested", "confirmed", "checked_in", "in_consultation")
 FINAL_STATUSES = ("completed", "cancelled", "no_show", "expired", "rescheduled")
@@ -83,7 +83,7 @@ class Holiday(IdMixin, TenantMixin, Base):
     location_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("locations.id"))
 
 
-class Appointment(IdMixin, TenantMixin, TimestampMixin, Base):
+class Appointment(IdMixin, TenantLedMixin, TimestampMixin, Base):
     """A booked visit, or a hold on its slot while the patient confirms."""
 
     __tablename__ = "appointments"
