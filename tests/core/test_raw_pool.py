@@ -3,12 +3,13 @@ survive on a connection the next request gets."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from carebase.core.db import begin_statement
+from carebase.core.db import Database, begin_statement
 from tests.factories import Factory
 from tests.scheduling.bookable import make_bookable
 
@@ -63,3 +64,43 @@ def test_a_tenant_context_is_written_into_sql_only_from_uuids():
     assert begin_statement(readonly=True) == "BEGIN READ ONLY"
     with pytest.raises(TypeError):
         begin_statement(tenant_id="x', true); DROP TABLE appointments; --")  # type: ignore[arg-type]
+
+
+async def test_raw_connections_are_handed_out_in_the_order_asked_for(settings, database_url):
+    """asyncpg's pool lets whoever asks while a connection is being released take it ahead of the waiter
+    the release wakes; ``raw_connection`` keeps the order, so no request waits behind later ones."""
+    db = Database(database_url, settings.database_app_role, settings.database_app_password.get_secret_value(),
+                  pool_size=1)  # fmt: skip
+    order: list[str] = []
+    holding, done_holding = asyncio.Event(), asyncio.Event()
+    tasks: list[asyncio.Task[None]] = []
+
+    async def use(name: str) -> None:
+        async with db.raw_connection() as conn:
+            order.append(name)
+            if name == "first":
+                holding.set()
+                await done_holding.wait()
+            await conn.fetchval("SELECT 1")
+
+    pool = await db.raw_pool()
+    reset = pool._reset  # asyncpg's hook, run inside the release just before the connection goes back
+
+    async def newcomer_arrives_during_release(conn) -> None:  # type: ignore[no-untyped-def]
+        if len(tasks) == 4:
+            tasks.append(asyncio.get_running_loop().create_task(use("newcomer")))
+        await reset(conn)
+
+    pool._reset = newcomer_arrives_during_release
+    try:
+        tasks.append(asyncio.create_task(use("first")))
+        await holding.wait()
+        tasks.extend(asyncio.create_task(use(f"waiter {i}")) for i in range(3))
+        await asyncio.sleep(0.05)  # all three are queued now
+        done_holding.set()
+        await asyncio.gather(*tasks[:4])
+        assert len(tasks) == 5, "the newcomer never came"
+        await tasks[4]
+    finally:
+        await db.dispose()
+    assert order == ["first", "waiter 0", "waiter 1", "waiter 2", "newcomer"]

@@ -87,6 +87,8 @@ class Database:
         self.pool_size = pool_size
         self._raw_pool: asyncpg.Pool | None = None
         self._raw_lock = asyncio.Lock()
+        # First come, first served for the raw pool's connections (``raw_connection``).
+        self._raw_turns = asyncio.Semaphore(pool_size)
 
     async def raw_pool(self) -> asyncpg.Pool:
         """A plain asyncpg pool as the app role, for the hot paths that skip SQLAlchemy (public reads,
@@ -99,6 +101,16 @@ class Database:
                         dsn, min_size=1, max_size=self.pool_size, reset=_nothing_to_reset
                     )
         return self._raw_pool
+
+    @asynccontextmanager
+    async def raw_connection(self) -> AsyncIterator[asyncpg.Connection]:
+        """A connection of the raw pool, handed out in the order asked for. asyncpg's pool lets a newcomer
+        take a connection just released while the waiter it woke has not run yet; the waiter then queues
+        again at the back. Under load most requests waited nothing and one in twenty over 300 ms (hold +
+        confirm at 64 clients). A fair semaphore the size of the pool in front of it keeps the order."""
+        pool = await self.raw_pool()
+        async with self._raw_turns, pool.acquire() as conn:
+            yield conn
 
     @property
     def owner_engine(self) -> AsyncEngine:
@@ -168,8 +180,7 @@ async def raw_transaction(
 ) -> AsyncIterator[asyncpg.Connection]:
     """A transaction on the raw pool, in a tenant's context when given (``SET LOCAL`` semantics, as
     ``set_context``), begun in one round trip. Commits when the block ends, rolls back on any exception."""
-    pool = await db.raw_pool()
-    async with pool.acquire() as conn:
+    async with db.raw_connection() as conn:
         await conn.execute(begin_statement(tenant_id=tenant_id, user_id=user_id, readonly=readonly))
         try:
             yield conn

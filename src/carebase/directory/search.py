@@ -5,7 +5,7 @@ adds what only the tenant's own rows hold (bio, services): it finds the practiti
 listing, then reads those rows in that tenant's context in a read-only transaction, and only for a
 practitioner who is listed (published, active, in a tenant that publishes to the marketplace).
 
-The API reads through ``Database.raw_pool()`` (no SQLAlchemy session: a search is one statement, so
+The API reads through ``Database.raw_connection()`` (no SQLAlchemy session: a search is one statement, so
 no transaction either); the web pages pass their unit of work's session and read on its connection.
 A cache hit touches neither the database nor pydantic: the API keys search pages by the query
 string's known parameters (``query_digest``), so only a miss validates its input.
@@ -18,6 +18,8 @@ import hashlib
 import math
 import time
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from datetime import time as dtime
 from typing import Any
@@ -52,15 +54,20 @@ _COLUMNS = (
 SPECIALTIES_TTL = 300.0
 _specialties: tuple[float, dict[str, str], bytes] = (0.0, {}, b"[]")
 
-# A pool (API) or a session's connection (web pages): both read alike.
-Reader = asyncpg.Connection | asyncpg.Pool
 
 
-async def _reader(source: AsyncSession | Database) -> Reader:
-    return await source.raw_pool() if isinstance(source, Database) else await driver_connection(source)
+@asynccontextmanager
+async def _reading(source: AsyncSession | Database) -> AsyncIterator[asyncpg.Connection]:
+    """The API reads on a raw pool connection (``Database.raw_connection``), the web pages on their
+    session's connection: both read alike."""
+    if isinstance(source, Database):
+        async with source.raw_connection() as conn:
+            yield conn
+    else:
+        yield await driver_connection(source)
 
 
-async def _load_specialties(conn: Reader) -> tuple[dict[str, str], bytes]:
+async def _load_specialties(conn: asyncpg.Connection) -> tuple[dict[str, str], bytes]:
     global _specialties
     loaded_at, names, body = _specialties
     if not names or time.monotonic() - loaded_at > SPECIALTIES_TTL:
@@ -77,7 +84,7 @@ def forget_specialties() -> None:
     _specialties = (0.0, {}, b"[]")
 
 
-async def specialty_names(conn: Reader) -> dict[str, str]:
+async def specialty_names(conn: asyncpg.Connection) -> dict[str, str]:
     return (await _load_specialties(conn))[0]
 
 
@@ -85,7 +92,8 @@ async def specialties_json(source: AsyncSession | Database) -> bytes:
     loaded_at, _, body = _specialties
     if loaded_at and time.monotonic() - loaded_at <= SPECIALTIES_TTL:
         return body
-    return (await _load_specialties(await _reader(source)))[1]
+    async with _reading(source) as conn:
+        return (await _load_specialties(conn))[1]
 
 
 # --- input ----------------------------------------------------------------------------------------
@@ -306,10 +314,10 @@ async def search_listings(source: AsyncSession | Database, filters: SearchFilter
         key, cached = await cached_page(_cache_digest(filters))
         if cached is not None:
             return cached
-    conn = await _reader(source)
-    check_filters(filters, await specialty_names(conn))
-    sql, args = build_query(filters)
-    rows = await conn.fetch(sql, *args)
+    async with _reading(source) as conn:
+        check_filters(filters, await specialty_names(conn))
+        sql, args = build_query(filters)
+        rows = await conn.fetch(sql, *args)
     kept = rows[: filters.limit]
     next_cursor = None
     if len(rows) > filters.limit:
@@ -355,9 +363,10 @@ async def public_profile(source: AsyncSession | Database, practitioner_id: uuid.
     cache = core_cache.current()
     raw_tenant = await cache.get(tenant_of_key(practitioner_id))
     if raw_tenant is None:
-        found = await (await _reader(source)).fetchval(
-            "SELECT tenant_id FROM directory_listings WHERE practitioner_id = $1 LIMIT 1", practitioner_id
-        )
+        async with _reading(source) as conn:
+            found = await conn.fetchval(
+                "SELECT tenant_id FROM directory_listings WHERE practitioner_id = $1 LIMIT 1", practitioner_id
+            )
         if found is None:
             raise NotFound("No such practitioner in the directory.")
         tenant_id = str(found)

@@ -158,10 +158,7 @@ def raw_require(permission: str) -> Callable[[Request], AsyncIterator[RawCtx]]:
             "tenant_id": principal.tenant_id, "user_id": principal.user_id,
             "platform_admin": principal.role is Role.PLATFORM_ADMIN,
         }  # fmt: skip
-        async with (
-            (await get_db(request).raw_pool()).acquire() as conn,
-            raw_unit_of_work(conn, **context) as callbacks,
-        ):
+        async with get_db(request).raw_connection() as conn, raw_unit_of_work(conn, **context) as callbacks:
             if principal is None:
                 principal = await load_principal_raw(conn, claims)
                 principals.put(principal, generation)

@@ -73,8 +73,7 @@ async def _booker(request: Request) -> Principal:
     principal = principals.get(claims)
     if principal is None:
         generation = principals.generation
-        pool = await get_db(request).raw_pool()
-        async with pool.acquire() as conn:
+        async with get_db(request).raw_connection() as conn:
             principal = await load_principal_raw(conn, claims)
         principals.put(principal, generation)
     _log_context(principal)
@@ -131,7 +130,8 @@ async def public_availability(
     db = get_db(request)
     tenant_id = cache.tenant_of(practitioner_id)
     if tenant_id is None:  # first sight: learn the tenant (it never changes) before taking the snapshot
-        tenant_id = await (await db.raw_pool()).fetchval(_LISTED_TENANT, practitioner_id)
+        async with db.raw_connection() as conn:
+            tenant_id = await conn.fetchval(_LISTED_TENANT, practitioner_id)
         if tenant_id is None:
             raise NotFound("No such practitioner in the directory.")
         cache.learn_tenant(practitioner_id, tenant_id)
