@@ -12,6 +12,7 @@ from carebase.web import (
     dead_letters,
     desk,
     exports,
+    family,
     find,
     home,
     login,
@@ -24,5 +25,5 @@ from carebase.web import (
 
 router = APIRouter(include_in_schema=False)
 for module in (login, patient_login, home, account, patients, admin_staff, admin_devices, admin_org, audit_viewer,
-               platform, notifications, dead_letters, exports, desk, find, book, schedule):  # fmt: skip
+               platform, notifications, dead_letters, exports, desk, find, book, family, schedule):  # fmt: skip
     router.include_router(module.router, include_in_schema=False)

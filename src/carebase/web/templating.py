@@ -49,6 +49,7 @@ NAV = [
     NavItem("Tenants", "/platform/tenants", TenancyPermission.TENANTS_MANAGE, "building"),
     NavItem("Find a doctor", "/find", SchedulingPermission.APPOINTMENTS_BOOK, "search", ("patient",)),
     NavItem("My appointments", "/my/appointments", SchedulingPermission.APPOINTMENTS_BOOK, "calendar", ("patient",)),
+    NavItem("Family", "/my/family", SchedulingPermission.DEPENDENTS_OWN, "people", ("patient",)),
     NavItem("Waitlist", "/my/waitlist", SchedulingPermission.APPOINTMENTS_BOOK, "clock", ("patient",)),
     NavItem("Front desk", "/desk", SchedulingPermission.APPOINTMENTS_MANAGE, "board",
             ("receptionist", "nurse", "hospital_admin")),
