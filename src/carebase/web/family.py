@@ -63,8 +63,8 @@ async def _page(request: Request, ctx: WebCtx, *, values: dict[str, str] | None 
     first = next((name for name in FIELDS if name in (errors or {})), None)
     attrs = {name: dict(MAX_LENGTHS.get(name, {})) | ({"autofocus": "autofocus"} if name == first else {})
              for name in FIELDS}  # fmt: skip
-    context: dict[str, Any] = {"attrs": attrs,
-        "family": family, "values": values or {}, "errors": errors or {},
+    context: dict[str, Any] = {
+        "family": family, "values": values or {}, "errors": errors or {}, "attrs": attrs,
         "relationships": RELATIONSHIPS, "relationship_labels": RELATIONSHIP_LABELS, "sexes": SEXES,
         "sex_labels": dict(SEXES), "max_family": dependents.MAX_DEPENDENTS,
     }  # fmt: skip
