@@ -3,11 +3,13 @@ offer lapses it goes to the next; a confirmed offer closes the entry."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import text
+from sqlalchemy import text, update
 
 from carebase.core.uow import unit_of_work
+from carebase.directory.models import Practitioner, Service
 from carebase.scheduling.waitlist import settle_offers
 from tests.api.helpers import assert_problem, field_errors
 from tests.scheduling.bookable import make_bookable
@@ -105,3 +107,83 @@ async def test_waitlist_input_is_checked(client, factory, owner_sessionmaker):
     )
     assert (await client.post("/api/v1/waitlist", headers=headers, json=body)).status_code == 201
     assert_problem(await client.post("/api/v1/waitlist", headers=headers, json=body), 409)  # already waiting
+
+
+async def _waitlist_rows(owner_sessionmaker, *tenant_ids) -> int:
+    async with owner_sessionmaker() as s:
+        query = text("SELECT count(*) FROM waitlist_entries WHERE tenant_id = ANY(:t)")
+        return (await s.execute(query, {"t": list(tenant_ids)})).scalar_one()
+
+
+async def _service_not_offered(owner_sessionmaker, tenant_id) -> uuid.UUID:
+    """An active service of the tenant that its practitioner does not offer."""
+    async with owner_sessionmaker() as s, s.begin():
+        service = Service(tenant_id=tenant_id, name="Physiotherapy", duration_minutes=30, price_minor=90000,
+                          currency="INR", mode="in_person")  # fmt: skip
+        s.add(service)
+        await s.flush()
+        return service.id
+
+
+async def test_staff_cannot_wait_with_another_clinics_or_unknown_ids(client, factory, owner_sessionmaker):
+    clinic = await make_bookable(factory, owner_sessionmaker)
+    other = await make_bookable(factory, owner_sessionmaker)
+    desk_headers = await factory.headers(await factory.user(clinic.tenant, "receptionist"))
+    patient = await factory.patient(clinic.tenant, given="Esha")
+    their_patient = await factory.patient(other.tenant, given="Farid")
+    not_offered = await _service_not_offered(owner_sessionmaker, clinic.tenant.id)
+    today = datetime.now(UTC).date()
+    body = {
+        "patient_id": str(patient),
+        "practitioner_id": str(clinic.practitioner_id),
+        "service_id": str(clinic.service_id),
+        "earliest_date": today.isoformat(),
+        "latest_date": (today + timedelta(days=10)).isoformat(),
+    }
+
+    async def join(**change: object):  # type: ignore[no-untyped-def]
+        return await client.post("/api/v1/waitlist", headers=desk_headers, json=body | change)
+
+    # Another clinic's practitioner (with its own service, or ours), and one nobody has: not found.
+    for practitioner, service in ((other.practitioner_id, other.service_id), (other.practitioner_id, clinic.service_id),
+                                  (uuid.uuid4(), clinic.service_id)):  # fmt: skip
+        problem = assert_problem(await join(practitioner_id=str(practitioner), service_id=str(service)), 404)
+        assert problem["detail"] == "No such practitioner."
+    # Another clinic's patient, and an unknown one: the patient field is wrong.
+    for stranger in (their_patient, uuid.uuid4()):
+        assert field_errors(assert_problem(await join(patient_id=str(stranger)), 422)) == {
+            "patient_id": "No such patient in this organisation."
+        }
+    # A service the practitioner does not offer: one of ours, another clinic's, an unknown one.
+    for service in (not_offered, other.service_id, uuid.uuid4()):
+        assert "service_id" in field_errors(assert_problem(await join(service_id=str(service)), 422))
+    # An inactive practitioner takes no new waiters.
+    async with owner_sessionmaker() as s, s.begin():
+        await s.execute(update(Practitioner).where(Practitioner.id == clinic.practitioner_id).values(is_active=False))
+    assert_problem(await join(), 404)
+    assert await _waitlist_rows(owner_sessionmaker, clinic.tenant.id, other.tenant.id) == 0
+
+    async with owner_sessionmaker() as s, s.begin():
+        await s.execute(update(Practitioner).where(Practitioner.id == clinic.practitioner_id).values(is_active=True))
+    assert (await join()).status_code == 201
+    assert await _waitlist_rows(owner_sessionmaker, clinic.tenant.id, other.tenant.id) == 1
+
+
+async def test_patients_cannot_wait_for_another_clinics_practitioner(client, factory, owner_sessionmaker):
+    clinic = await make_bookable(factory, owner_sessionmaker)
+    other = await make_bookable(factory, owner_sessionmaker)
+    _, patient, headers = await _patient_user(factory, clinic.tenant, "Gita")
+    today = datetime.now(UTC).date()
+    body = {
+        "patient_id": str(patient),
+        "practitioner_id": str(other.practitioner_id),
+        "service_id": str(other.service_id),
+        "earliest_date": today.isoformat(),
+        "latest_date": (today + timedelta(days=10)).isoformat(),
+    }
+    assert_problem(await client.post("/api/v1/waitlist", headers=headers, json=body), 404)
+    body |= {"practitioner_id": str(clinic.practitioner_id), "service_id": str(uuid.uuid4())}
+    assert "service_id" in field_errors(
+        assert_problem(await client.post("/api/v1/waitlist", headers=headers, json=body), 422)
+    )
+    assert await _waitlist_rows(owner_sessionmaker, clinic.tenant.id, other.tenant.id) == 0

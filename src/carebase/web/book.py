@@ -253,31 +253,56 @@ async def reschedule(request: Request, appointment_id: str, ctx: Patient) -> Res
 # --- waitlist ------------------------------------------------------------------------------------------
 
 
+CHECK_FIELDS = "Check the fields marked below."
+
+
+def _uuid_or_none(value: str) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        return None
+
+
+async def _waitlist_form(request: Request, pid: uuid.UUID, form: dict[str, str], errors: dict[str, str],
+                         who: list[tuple[str, str]], status: int) -> Response:  # fmt: skip
+    """The waitlist form again, with what was typed and each error next to its field."""
+    # The ids are hidden fields: their errors have no field to stand next to.
+    error = errors.get("__all__") or errors.get("service_id") or errors.get("practitioner_id") or CHECK_FIELDS
+    context = {"rows": [], "error": error, "errors": errors, "form": form, "who": who,
+               "practitioner_id": pid, "back": f"/doctors/{pid}"}  # fmt: skip
+    return render(request, "booking/waitlist.html", context, status)
+
+
 @router.post("/book/waitlist")
 async def join_waitlist(request: Request, ctx: Patient) -> Response:
     form = await read_form(request)
     pid = parse_uuid(form.get("practitioner_id", ""))
+    who = await _who_options(ctx)
+    if not who:
+        unlinked = {"__all__": "Your clinic has not linked a registration to your account yet."}
+        return await _waitlist_form(request, pid, form, unlinked, who, 403)
     errors: dict[str, str] = {}
-    try:
-        earliest, latest = date.fromisoformat(form.get("earliest_date", "")), date.fromisoformat(
-            form.get("latest_date", ""))  # fmt: skip
-    except ValueError:
-        errors = {"__all__": "Enter both dates, like 2026-05-01."}
-    if not errors:
-        options = await _who_options(ctx)
+    dates: dict[str, date] = {}
+    for name in ("earliest_date", "latest_date"):
         try:
-            if not options:
-                raise PermissionDenied("Your clinic has not linked a registration to your account yet.")
-            async with ctx.uow() as session:
-                who = uuid.UUID(form.get("patient_id") or options[0][0])
-                await waitlist.join(session, ctx.principal, patient_id=who,
-                                    practitioner_id=pid, service_id=parse_uuid(form.get("service_id", "")),
-                                    earliest=earliest, latest=latest)  # fmt: skip
-        except CarebaseError as exc:
-            errors = errors_from_service(exc)
-    if errors:
-        return render(request, "booking/waitlist.html", {"rows": [], "error": next(iter(errors.values())),
-                                                         "back": f"/doctors/{pid}"}, 409)  # fmt: skip
+            dates[name] = date.fromisoformat(form.get(name, ""))
+        except ValueError:
+            errors[name] = "Enter a date like 2026-05-01."
+    patient_id = _uuid_or_none(form.get("patient_id") or who[0][0])
+    if patient_id is None:
+        errors["patient_id"] = "Choose one of the options."
+    service_id = _uuid_or_none(form.get("service_id", ""))
+    if service_id is None:
+        errors["__all__"] = "Choose a service on the doctor's page first."
+    if errors or patient_id is None or service_id is None:
+        return await _waitlist_form(request, pid, form, errors, who, 422)
+    try:
+        async with ctx.uow() as session:
+            await waitlist.join(session, ctx.principal, patient_id=patient_id, practitioner_id=pid,
+                                service_id=service_id, earliest=dates["earliest_date"],
+                                latest=dates["latest_date"])  # fmt: skip
+    except CarebaseError as exc:
+        return await _waitlist_form(request, pid, form, errors_from_service(exc), who, exc.status)
     flash(request, "waitlist_joined")
     return RedirectResponse("/my/waitlist", 303)
 
@@ -296,7 +321,7 @@ async def my_waitlist(request: Request, ctx: Patient) -> Response:
         names = {e.practitioner_id: (await session.get(Practitioner, e.practitioner_id)) for e in entries}
     rows = [(e, names[e.practitioner_id].display_name if names[e.practitioner_id] else "", offers.get(e.id))
             for e in entries]  # fmt: skip
-    return render(request, "booking/waitlist.html", {"rows": rows, "error": None, "back": None})
+    return render(request, "booking/waitlist.html", {"rows": rows, "error": None, "back": None, "form": None})
 
 
 @router.post("/my/waitlist/{entry_id}/leave")
