@@ -78,17 +78,36 @@ class SearchQuery(BaseModel):
     q: Annotated[str | None, Field(min_length=2, max_length=100, description="Name, specialty or condition")] = None
     lat: Annotated[float | None, Field(ge=-90, le=90)] = None
     lon: Annotated[float | None, Field(ge=-180, le=180)] = None
-    radius_km: Annotated[float | None, Field(description="Around lat/lon; default 50, at most 200")] = None
-    city: Annotated[str | None, Field(min_length=2, max_length=120)] = None
+    radius_km: Annotated[
+        float | None,
+        Field(description="Kilometres around lat/lon, or around the city's centre with city; default 50, at most 200"),
+    ] = None
+    city: Annotated[
+        str | None,
+        Field(
+            min_length=2, max_length=120,
+            description="A city name, any case. Alone: listings in that city only. With radius_km or sort=distance: "
+            "listings within the radius of the city's centre (the centre of the places its clinics list), nearby "
+            "towns included; 422 if no clinic lists the city. Not with lat/lon",
+        ),
+    ] = None
     min_price: Annotated[int | None, Field(ge=0, description="Minor units (paise, pence)")] = None
     max_price: Annotated[int | None, Field(ge=0, description="Minor units (paise, pence)")] = None
     currency: Annotated[str | None, Field(pattern=r"^[A-Z]{3}$")] = None
     language: Annotated[str | None, Field(max_length=8, description="ISO 639-1, e.g. hi")] = None
     mode: Mode | None = None
-    available_before: Annotated[date | None, Field(description="A free slot on or before this date (UTC)")] = None
-    sort: Annotated[str, Field(max_length=20, description="next_available (default), price or distance")] = (
-        "next_available"
-    )
+    available_before: Annotated[
+        date | None,
+        Field(
+            description="A free slot on or before this date, in each clinic's own time zone: the next free time is "
+            "before the midnight that ends this date where the clinic is (2026-12-01 in Asia/Kolkata: before "
+            "2026-12-01T18:30:00Z)",
+        ),
+    ] = None
+    sort: Annotated[
+        str,
+        Field(max_length=20, description="next_available (default), price or distance (from lat/lon or the city)"),
+    ] = "next_available"
     limit: Annotated[int, Field(description=f"Results per page, at most {search.MAX_LIMIT}")] = 20
     cursor: Annotated[str | None, Field(max_length=500)] = None
 

@@ -54,6 +54,30 @@ _COLUMNS = (
 SPECIALTIES_TTL = 300.0
 _specialties: tuple[float, dict[str, str], bytes] = (0.0, {}, b"[]")
 
+# A city's centre (for a radius or a distance sort around a city) comes from the listings themselves,
+# kept per process for a few minutes too: {lower(city): (loaded_at, (lat, lon))}. Only found centres
+# are kept (an unknown city costs one indexed query each time), and at most CITY_CENTRES_KEPT of them.
+CITY_CENTRE_TTL = 300.0
+CITY_CENTRES_KEPT = 1024
+_city_centres: dict[str, tuple[float, tuple[float, float]]] = {}
+UNKNOWN_CITY = "No clinic lists that city; give lat and lon."
+UNMAPPED_CITY = "No clinic in that city gives its place on the map; give lat and lon."
+RADIUS_NEEDS_POINT = "A radius needs a point: give lat and lon, or a city."
+SORT_NEEDS_POINT = "Sorting by distance needs a point: give lat and lon, or a city."
+
+# The mean of the places' unit vectors (right across the antimeridian too), each distinct place once,
+# in the city's busiest time zone: a name shared by cities in two countries (London, Hyderabad) takes
+# the one with more clinics instead of a point between them. Uses the lower(city) index.
+_CITY_CENTRE = """
+    SELECT count(*) FILTER (WHERE lat IS NOT NULL AND lon IS NOT NULL) AS places,
+           avg(cos(radians(lat)) * cos(radians(lon))) AS x, avg(cos(radians(lat)) * sin(radians(lon))) AS y,
+           avg(sin(radians(lat))) FILTER (WHERE lon IS NOT NULL) AS z
+    FROM (SELECT DISTINCT timezone, latitude AS lat, longitude AS lon FROM directory_listings
+          WHERE lower(city) = lower($1)) AS p
+    GROUP BY timezone
+    ORDER BY places DESC, timezone
+    LIMIT 1
+"""
 
 
 @asynccontextmanager
@@ -88,6 +112,34 @@ async def specialty_names(conn: asyncpg.Connection) -> dict[str, str]:
     return (await _load_specialties(conn))[0]
 
 
+async def city_centre(conn: asyncpg.Connection, city: str) -> tuple[tuple[float, float] | None, str | None]:
+    """The centre of the places listed in ``city`` (any case) as (lat, lon), or None and why not."""
+    name = city.lower()
+    kept = _city_centres.get(name)
+    now = time.monotonic()
+    if kept is not None and now - kept[0] <= CITY_CENTRE_TTL:
+        return kept[1], None
+    row = await conn.fetchrow(_CITY_CENTRE, city)
+    if row is None:
+        return None, UNKNOWN_CITY
+    if not row["places"]:
+        return None, UNMAPPED_CITY
+    x, y, z = row["x"], row["y"], row["z"]
+    centre = (math.degrees(math.atan2(z, math.hypot(x, y))), math.degrees(math.atan2(y, x)))
+    if len(_city_centres) >= CITY_CENTRES_KEPT:
+        stale = [k for k, (at, _) in _city_centres.items() if now - at > CITY_CENTRE_TTL]
+        for old in stale or [next(iter(_city_centres))]:  # else the oldest
+            del _city_centres[old]
+    _city_centres.pop(name, None)
+    _city_centres[name] = (now, centre)
+    return centre, None
+
+
+def forget_city_centres() -> None:
+    """Drop the per-process city centres (tests; after moving places)."""
+    _city_centres.clear()
+
+
 async def specialties_json(source: AsyncSession | Database) -> bytes:
     loaded_at, _, body = _specialties
     if loaded_at and time.monotonic() - loaded_at <= SPECIALTIES_TTL:
@@ -103,8 +155,14 @@ def _err(field: str, msg: str) -> dict[str, Any]:
     return {"loc": ["query", field], "msg": msg, "type": "value_error"}
 
 
-def check_filters(f: SearchFilters, specialties: dict[str, str]) -> None:
-    """Checks that need several fields at once; every problem is reported, as field errors."""
+def near_city(f: SearchFilters) -> bool:
+    """A city with a radius or a distance sort means around the city's centre (else: that city only)."""
+    return f.city is not None and f.lat is None and f.lon is None and (f.radius_km is not None or f.sort == "distance")
+
+
+def check_filters(f: SearchFilters, specialties: dict[str, str], city_problem: str | None = None) -> None:
+    """Checks that need several fields at once; every problem is reported, as field errors.
+    ``city_problem``: why the city has no centre, when the search is around it (``city_centre``)."""
     errors = []
     for name in ("q", "city"):  # PostgreSQL text cannot hold NUL: it would fail the query (a 500)
         if "\x00" in (getattr(f, name) or ""):
@@ -113,9 +171,12 @@ def check_filters(f: SearchFilters, specialties: dict[str, str]) -> None:
         errors.append(_err("specialty", "Unknown specialty code; see GET /api/v1/directory/specialties."))
     if (f.lat is None) != (f.lon is None):
         errors.append(_err("lat" if f.lat is None else "lon", "Give both lat and lon."))
+    around_city = near_city(f)
+    if around_city and city_problem is not None:
+        errors.append(_err("city", city_problem))
     if f.radius_km is not None:
-        if f.lat is None or f.lon is None:
-            errors.append(_err("radius_km", "A radius needs a point: give lat and lon."))
+        if (f.lat is None or f.lon is None) and not around_city:
+            errors.append(_err("radius_km", RADIUS_NEEDS_POINT))
         if not 0 < f.radius_km <= MAX_RADIUS_KM:
             errors.append(_err("radius_km", f"Give a radius above 0 and at most {MAX_RADIUS_KM:g} km."))
     if f.lat is not None and not -90 <= f.lat <= 90:
@@ -134,26 +195,50 @@ def check_filters(f: SearchFilters, specialties: dict[str, str]) -> None:
         errors.append(_err("language", "Use an ISO 639-1 code in lower case, e.g. en, hi."))
     if f.sort not in SORTS:
         errors.append(_err("sort", "Sort by one of: " + ", ".join(SORTS) + "."))
-    elif f.sort == "distance" and f.lat is None:
-        errors.append(_err("sort", "Sorting by distance needs a point: give lat and lon."))
+    elif f.sort == "distance" and f.lat is None and not around_city:
+        errors.append(_err("sort", SORT_NEEDS_POINT))
     if not 1 <= f.limit <= MAX_LIMIT:
         errors.append(_err("limit", f"Ask for between 1 and {MAX_LIMIT} results."))
     if errors:
         raise ValidationFailed("Some search filters are invalid.", errors=errors)
 
 
-def _encode_cursor(sort: str, value: Any, practitioner_id: uuid.UUID, location_id: uuid.UUID) -> str:
+def _encode_cursor(
+    sort: str, value: Any, practitioner_id: uuid.UUID, location_id: uuid.UUID, centre: tuple[float, float] | None
+) -> str:
+    """A search around a city carries the city's centre too: the next pages use the same point even if
+    another process (or a later minute) finds the centre moved."""
     if isinstance(value, datetime):
         value = {"t": value.isoformat()}
-    raw = orjson.dumps([sort, value, str(practitioner_id), str(location_id)])
+    raw = orjson.dumps([sort, value, str(practitioner_id), str(location_id), *(centre or ())])
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def _decode_cursor(cursor: str, sort: str) -> tuple[Any, uuid.UUID, uuid.UUID]:
+def _cursor_centre(cursor: str | None) -> tuple[float, float] | None:
+    """The city centre a cursor carries, if it is a valid one (``_decode_cursor`` reports bad cursors)."""
+    try:
+        return _decode_cursor(cursor, None)[3] if cursor else None
+    except ValidationFailed:
+        return None
+
+
+def _decode_cursor(cursor: str, sort: str | None) -> tuple[Any, uuid.UUID, uuid.UUID, tuple[float, float] | None]:
     bad = ValidationFailed("The cursor is not valid.", errors=[_err("cursor", "Start again from the first page.")])
     try:
         raw = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        cursor_sort, value, pid, lid = raw
+        if not isinstance(raw, list) or len(raw) not in (4, 6):
+            raise ValueError
+        cursor_sort, value, pid, lid = raw[:4]
+        centre = None
+        if len(raw) == 6:
+            clat, clon = raw[4:]
+            if not all(isinstance(c, int | float) and not isinstance(c, bool) for c in (clat, clon)):
+                raise ValueError
+            if not (-90 <= clat <= 90 and -180 <= clon <= 180):
+                raise ValueError
+            centre = (float(clat), float(clon))
+        if sort is None:
+            sort = cursor_sort
         if cursor_sort != sort:
             raise ValueError
         if sort == "next_available" and value is not None:
@@ -166,7 +251,7 @@ def _decode_cursor(cursor: str, sort: str) -> tuple[Any, uuid.UUID, uuid.UUID]:
             if not isinstance(value, int | float) or isinstance(value, bool):
                 raise ValueError
             value = float(value)
-        return value, uuid.UUID(pid), uuid.UUID(lid)
+        return value, uuid.UUID(pid), uuid.UUID(lid), centre
     except (ValueError, TypeError, KeyError) as exc:
         raise bad from exc
 
@@ -174,8 +259,9 @@ def _decode_cursor(cursor: str, sort: str) -> tuple[Any, uuid.UUID, uuid.UUID]:
 # --- the query ------------------------------------------------------------------------------------
 
 
-def build_query(f: SearchFilters) -> tuple[str, list[Any]]:
-    """The search statement and its parameters (everything bound; nothing from input in the text)."""
+def build_query(f: SearchFilters, centre: tuple[float, float] | None = None) -> tuple[str, list[Any]]:
+    """The search statement and its parameters (everything bound; nothing from input in the text).
+    ``centre``: the city's centre when the search is around a city (``near_city``) instead of in it."""
     args: list[Any] = []
 
     def arg(value: Any) -> str:
@@ -185,16 +271,18 @@ def build_query(f: SearchFilters) -> tuple[str, list[Any]]:
     where: list[str] = []
     distance = "NULL::float8"
     outer: list[str] = []
-    if f.lat is not None and f.lon is not None:
+    point = (f.lat, f.lon) if f.lat is not None and f.lon is not None else centre
+    if point is not None:
+        p_lat, p_lon = point
         radius = f.radius_km or DEFAULT_RADIUS_KM
-        lat, lon = arg(f.lat), arg(f.lon)
+        lat, lon = arg(p_lat), arg(p_lon)
         # A bounding box the (latitude, longitude) index can use, then the great-circle distance.
         dlat = radius / KM_PER_DEGREE
-        where.append(f"latitude BETWEEN {arg(f.lat - dlat)} AND {arg(f.lat + dlat)}")
-        cos_lat = math.cos(math.radians(f.lat))
+        where.append(f"latitude BETWEEN {arg(p_lat - dlat)} AND {arg(p_lat + dlat)}")
+        cos_lat = math.cos(math.radians(p_lat))
         dlon = radius / (KM_PER_DEGREE * cos_lat) if cos_lat > 1e-6 else 360.0
-        if dlon < 180 and -180 <= f.lon - dlon and f.lon + dlon <= 180:
-            where.append(f"longitude BETWEEN {arg(f.lon - dlon)} AND {arg(f.lon + dlon)}")
+        if dlon < 180 and -180 <= p_lon - dlon and p_lon + dlon <= 180:
+            where.append(f"longitude BETWEEN {arg(p_lon - dlon)} AND {arg(p_lon + dlon)}")
         else:
             where.append("longitude IS NOT NULL")
         distance = (
@@ -210,7 +298,7 @@ def build_query(f: SearchFilters) -> tuple[str, list[Any]]:
         # or a name that matches a word of the query despite a typo (trigram word similarity).
         # The tsquery as a one-time subquery: in a generic plan a plain call would be evaluated again per row.
         where.append(f"(search @@ (SELECT plainto_tsquery('simple', {q})) OR {q} <% practitioner_name)")
-    if f.city:
+    if f.city and point is None:  # around a city, nearby places count too
         where.append(f"lower(city) = lower({arg(f.city)})")
     if f.currency:
         where.append(f"currency = {arg(f.currency)}")
@@ -223,11 +311,15 @@ def build_query(f: SearchFilters) -> tuple[str, list[Any]]:
     if f.mode:
         where.append(f"modes @> ARRAY[{arg(f.mode)}]::varchar[]")
     if f.available_before:
-        end = datetime.combine(f.available_before + timedelta(days=1), dtime(0), tzinfo=UTC)
-        where.append(f"next_free_at < {arg(end)}")
+        # Free on or before that date where the clinic is: before the next midnight in the listing's own
+        # zone. The first bound is for the next_free_at index (no zone is 14 hours behind UTC); the
+        # second is exact.
+        day_after = datetime.combine(f.available_before + timedelta(days=1), dtime(0))
+        where.append(f"next_free_at < {arg(day_after.replace(tzinfo=UTC) + timedelta(hours=14))}")
+        where.append(f"next_free_at < ({arg(day_after)}::timestamp AT TIME ZONE timezone)")
     column = _SORT_COLUMN[f.sort]
     if f.cursor:
-        value, pid, lid = _decode_cursor(f.cursor, f.sort)
+        value, pid, lid, _ = _decode_cursor(f.cursor, f.sort)
         after = f"(practitioner_id, location_id) > ({arg(pid)}, {arg(lid)})"
         if value is None:
             outer.append(f"({column} IS NULL AND {after})")
@@ -315,17 +407,23 @@ async def search_listings(source: AsyncSession | Database, filters: SearchFilter
         if cached is not None:
             return cached
     async with _reading(source) as conn:
-        check_filters(filters, await specialty_names(conn))
-        sql, args = build_query(filters)
+        specialties = await specialty_names(conn)
+        centre, city_problem = None, None
+        if near_city(filters) and filters.city and "\x00" not in filters.city:
+            centre = _cursor_centre(filters.cursor)
+            if centre is None:
+                centre, city_problem = await city_centre(conn, filters.city)
+        check_filters(filters, specialties, city_problem)
+        sql, args = build_query(filters, centre)
         rows = await conn.fetch(sql, *args)
     kept = rows[: filters.limit]
     next_cursor = None
     if len(rows) > filters.limit:
         last = kept[-1]
         next_cursor = _encode_cursor(
-            filters.sort, last[_SORT_COLUMN[filters.sort]], last["practitioner_id"], last["location_id"]
+            filters.sort, last[_SORT_COLUMN[filters.sort]], last["practitioner_id"], last["location_id"], centre
         )
-    with_distance = filters.lat is not None
+    with_distance = filters.lat is not None or centre is not None
     body = orjson.dumps(
         {"items": [_result(r, with_distance) for r in kept], "next_cursor": next_cursor}, default=str
     )  # default: asyncpg's own UUID type

@@ -30,6 +30,16 @@ LANGUAGES = [("en", "English"), ("hi", "Hindi"), ("kn", "Kannada"), ("mr", "Mara
              ("te", "Telugu"), ("bn", "Bengali"), ("gu", "Gujarati"), ("ur", "Urdu"), ("ml", "Malayalam")]  # fmt: skip
 CURRENCIES = [("INR", "₹ INR"), ("GBP", "£ GBP"), ("USD", "$ USD"), ("EUR", "€ EUR")]
 SORTS = [("next_available", "Soonest available"), ("price", "Lowest fee"), ("distance", "Nearest")]
+RADII = [("5", "5 km"), ("10", "10 km"), ("20", "20 km"), ("50", "50 km"), ("100", "100 km"), ("200", "200 km")]
+# The search's messages speak to API clients (lat and lon); a patient types a city or uses their location.
+_PATIENT_WORDS = {
+    search.UNKNOWN_CITY: "No clinic lists that city. Check the spelling, or use your location.",
+    search.UNMAPPED_CITY: (
+        "Clinics in that city are not on the map yet: search without a distance, or use your location."
+    ),
+    search.RADIUS_NEEDS_POINT: "Type a city or use your location to search within a distance.",
+    search.SORT_NEEDS_POINT: "Type a city or use your location to sort by distance.",
+}
 FIELDS = ("specialty", "q", "city", "lat", "lon", "radius_km", "min_fee", "max_fee", "currency", "language", "mode",
           "available_before", "sort", "cursor")  # fmt: skip
 
@@ -50,7 +60,7 @@ def _filters(values: dict[str, str]) -> dict[str, Any]:
     return data
 
 
-_FIELD_OF = {"min_price": "min_fee", "max_price": "max_fee", "lat": "near", "lon": "near", "radius_km": "near"}
+_FIELD_OF = {"min_price": "min_fee", "max_price": "max_fee", "lat": "near", "lon": "near"}
 
 
 @router.get("/find")
@@ -59,6 +69,10 @@ async def find(request: Request) -> Response:
     values = {k: v.strip()[:120] for k, v in request.query_params.items() if k in FIELDS and isinstance(v, str)}
     values.setdefault("sort", "next_available")
     values.setdefault("currency", "INR")
+    if values.get("city"):
+        # "Use my location" empties the city, so a city next to a point was typed afterwards: it wins.
+        values.pop("lat", None)
+        values.pop("lon", None)
     errors: dict[str, str] = {}
     page: dict[str, Any] = {"items": [], "next_cursor": None}
     async with unit_of_work(db_of(request)) as session:
@@ -70,8 +84,9 @@ async def find(request: Request) -> Response:
             errors = errors_from_validation(exc)
         except CarebaseError as exc:
             errors = errors_from_service(exc)
-    errors = {_FIELD_OF.get(k, k): v for k, v in errors.items()}
-    shown = {"q", "specialty", "city", "near", "mode", "language", "max_fee", "currency", "available_before", "sort"}
+    errors = {_FIELD_OF.get(k, k): _PATIENT_WORDS.get(v, v) for k, v in errors.items()}
+    shown = {"q", "specialty", "city", "radius_km", "near", "mode", "language", "max_fee", "currency",
+             "available_before", "sort"}  # fmt: skip
     general = [v for k, v in errors.items() if k not in shown]
     for item in page["items"]:
         item["next_free"] = _parse_dt(item.get("next_free_at"))
@@ -80,11 +95,18 @@ async def find(request: Request) -> Response:
         kept = {k: v for k, v in values.items() if k != "cursor"}
         more = "/find?" + urlencode(kept | {"cursor": page["next_cursor"]})
     searched = any(values.get(k) for k in FIELDS if k not in ("sort", "currency"))
+    # Distances are from the typed city's centre when the search is around it, else from the patient.
+    around_city = None
+    typed = values.get("city", "")
+    if typed and (values.get("radius_km") or values.get("sort") == "distance"):
+        # As the clinics spell it ("pune" typed, "Pune" listed).
+        around_city = next((i["location"]["city"] for i in page["items"]
+                            if i["location"]["city"].lower() == typed.lower()), typed)  # fmt: skip
     return render(request, "find/search.html", {
         "values": values, "errors": errors, "general": general, "items": page["items"], "more": more,
-        "searched": searched,
+        "searched": searched, "around_city": around_city,
         "specialty_options": [(s["code"], s["name"]) for s in specialties], "languages": LANGUAGES,
-        "currencies": CURRENCIES, "sorts": SORTS, "today": date.today().isoformat(),  # noqa: DTZ011
+        "currencies": CURRENCIES, "sorts": SORTS, "radii": RADII, "today": date.today().isoformat(),  # noqa: DTZ011
     }, 422 if errors else 200, principal=principal)  # fmt: skip
 
 
