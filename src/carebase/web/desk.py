@@ -1,6 +1,7 @@
 """Front desk: today's board per location (a column per practitioner, status chips, check-in,
 start, no-show with htmx card swaps), cancel and reschedule from a card, and booking on behalf of
-walk-in and phone patients (hold and confirm in one step)."""
+walk-in and phone patients (hold and confirm in one step). The waitlist pages live in
+``desk_waitlist`` and are included in this router."""
 
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ from carebase.scheduling.models import ScheduleTemplate
 from carebase.scheduling.permissions import SchedulingPermission as P
 from carebase.scheduling.queries import AppointmentFilter
 from carebase.tenancy import service as tenancy
+from carebase.web import desk_waitlist
 from carebase.web.auth import WebCtx, WebRoute, parse_uuid, web_require
 from carebase.web.forms import errors_from_service, read_form
 from carebase.web.slots import (
@@ -261,3 +263,6 @@ async def step(request: Request, appointment_id: str, step: str, ctx: Desk) -> R
     except CarebaseError as exc:
         note, error = exc.detail, True
     return await _card_response(request, ctx, aid, note, error)
+
+
+router.include_router(desk_waitlist.router)

@@ -1,6 +1,7 @@
 """The doctor's schedule: weekly template editor (sessions per weekday; add, edit, end; inline
 errors; an overlap shown with the session it clashes with), time off, booking requests to approve
-or decline, and "my day" and "my week". Hospital admins pick whose schedule they edit."""
+or decline, and "my day" and "my week". Hospital admins pick whose schedule they edit. The doctor's
+own private calendar feed (iCalendar): its URL is shown once, when created or rotated."""
 
 from __future__ import annotations
 
@@ -15,19 +16,20 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import RedirectResponse, Response
 
-from carebase.core.errors import CarebaseError, NotFound
+from carebase.core.errors import CarebaseError, NotFound, PermissionDenied
 from carebase.core.pagination import PageRequest
 from carebase.directory.models import Practitioner
+from carebase.identity.deps import audit_denial
 from carebase.identity.roles import Role
-from carebase.scheduling import booking, queries, schedules
+from carebase.scheduling import booking, calendars, queries, schedules
 from carebase.scheduling.permissions import SchedulingPermission as P
 from carebase.scheduling.queries import AppointmentFilter
 from carebase.scheduling.schemas_schedules import WEEKDAYS, ExceptionCreate, TemplateCreate, TemplateUpdate
 from carebase.tenancy import service as tenancy
-from carebase.web.auth import WebCtx, WebRoute, parse_uuid, web_require
+from carebase.web.auth import WebCtx, WebRoute, db_of, parse_uuid, web_require
 from carebase.web.forms import blank_to_none, errors_from_service, keep, read_form, validate
 from carebase.web.slots import cards, day_bounds, parse_day, today_in
-from carebase.web.templating import flash, render
+from carebase.web.templating import flash, partial, render
 
 router = APIRouter(route_class=WebRoute)
 
@@ -81,11 +83,18 @@ async def _page(request: Request, ctx: WebCtx, wanted: str | None, extra: dict[s
         "weekday_options": WEEKDAY_OPTIONS, "location_options": [(str(x.id), x.name) for x in locations],
         "location_names": names, "time_off": time_off, "requests": requests, "tz": tz, "q": _q(practitioner, ctx),
         "values": default, "errors": {}, "editing": editing, "edit_values": {}, "edit_errors": {},
-        "off_values": {}, "off_errors": {}, "clash_id": None,
+        "off_values": {}, "off_errors": {}, "clash_id": None, **_feed(ctx, practitioner),
     }  # fmt: skip
     if editing is not None and not extra.get("edit_values"):
         context["edit_values"] = {k: _text(getattr(editing, k)) for k in TEMPLATE_FIELDS}
     return render(request, "schedule/editor.html", context | extra, status)
+
+
+def _feed(ctx: WebCtx, practitioner: Any) -> dict[str, Any]:
+    """The calendar feed panel: only on the doctor's own schedule (the URL is their secret). Only a
+    hash of the token is stored, so the URL itself can be shown only right after it is made."""
+    own = practitioner.membership_id == ctx.principal.membership_id
+    return {"feed_own": own, "feed_active": own and practitioner.calendar_token is not None, "feed_url": None}
 
 
 def _text(value: Any) -> str:
@@ -255,3 +264,24 @@ async def my_day(request: Request, ctx: Reader, date: str = "", practitioner: st
 @router.get("/schedule/week")
 async def my_week(request: Request, ctx: Reader, date: str = "", practitioner: str = "") -> Response:
     return await _agenda(request, ctx, date, 7, practitioner)
+
+
+# --- private calendar feed ----------------------------------------------------------------------------
+
+
+@router.post("/schedule/calendar-feed")
+async def rotate_feed(request: Request, ctx: Editor) -> Response:
+    """Create or replace the doctor's feed URL (the API's service: audited, the old URL dies at once).
+    The new URL is in this response only (never logged, never stored in clear), so the page is
+    rendered here instead of redirecting; htmx swaps just the panel."""
+    url = None
+    async with ctx.uow() as session:
+        practitioner, _ = await _practitioner(session, ctx, None)
+        if practitioner is not None and practitioner.membership_id == ctx.principal.membership_id:
+            url = await calendars.rotate_calendar_token(session, ctx.principal, practitioner.id)
+    if url is None:  # an admin (or a doctor without a profile): the feed is the doctor's own
+        await audit_denial(db_of(request), ctx.principal, "own calendar feed", request.url.path)
+        raise PermissionDenied("Only the doctor can see and change their own calendar feed.")
+    if request.headers.get("hx-request"):
+        return partial(request, "schedule/_feed.html", {"feed_active": True, "feed_url": url})
+    return await _page(request, ctx, None, {"feed_url": url})
