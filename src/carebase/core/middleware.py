@@ -48,10 +48,22 @@ def route_template(scope: Scope) -> str:
         return "/static"
     if scope.get("endpoint") is None and scope.get("route") is None:
         return "unmatched"
-    params = {str(v): k for k, v in (scope.get("path_params") or {}).items()}
+    params = {str(v): k for k, v in (scope.get("path_params") or {}).items() if str(v)}
     if not params:
         return path
-    return "/".join("{" + params[seg] + "}" if seg in params else seg for seg in path.split("/"))
+    segments = path.split("/")
+    unused = dict(params)
+    for i, seg in enumerate(segments):
+        if seg in params:
+            segments[i] = "{" + params[seg] + "}"
+            unused.pop(seg, None)
+    # A parameter that is only part of a segment (``/calendar/{token}.ics``): replaced too, so no
+    # value (a secret token, say) reaches a log line or a metric label.
+    for value, name in unused.items():
+        for i, seg in enumerate(segments):
+            if value in seg and not seg.startswith("{"):
+                segments[i] = seg.replace(value, "{" + name + "}")
+    return "/".join(segments)
 
 
 class PlatformMiddleware:
@@ -144,7 +156,7 @@ class PlatformMiddleware:
                     # the 500 carries the request id and the security headers too.
                     if response_started:
                         raise
-                    log.exception("unhandled error", extra={"route": scope["path"]})
+                    log.exception("unhandled error", extra={"route": route_template(scope)})
                     response = problem_response(
                         500, "Internal server error",
                         "Something went wrong on our side. The request id helps support find it.",
