@@ -135,3 +135,26 @@ async def test_a_shorter_service_is_offered_the_freed_time_on_its_own_terms(
     assert held["status"] == "held" and held["source"] == "waitlist"
     assert held["service_id"] == str(short_service) and held["price_minor"] == 30000
     assert datetime.fromisoformat(held["ends_at"]) - datetime.fromisoformat(held["starts_at"]) == timedelta(minutes=10)
+
+
+async def test_leaving_with_an_open_offer_releases_the_time_to_the_next_waiter(
+    client, factory, owner_sessionmaker, clinic
+):  # type: ignore[no-untyped-def]
+    headers = await factory.headers(await factory.user(clinic.tenant, "receptionist"))
+    appointment = await _booked(client, factory, headers, clinic)
+    day = datetime.fromisoformat(appointment["starts_at"]).astimezone(ZoneInfo("Asia/Kolkata")).date()
+    first = await _wait(client, factory, headers, clinic, day, clinic.service_id, "Lata")
+    second = await _wait(client, factory, headers, clinic, day, clinic.service_id, "Manoj")
+    await _cancel(client, headers, appointment)
+    status, first_hold = await _entry(owner_sessionmaker, first)
+    assert status == "offered" and first_hold is not None
+    assert await _entry(owner_sessionmaker, second) == ("waiting", None)
+
+    r = await client.delete(f"/api/v1/waitlist/{first}", headers=headers)  # Lata no longer wants it
+    assert r.status_code == 200, r.text
+    r = await client.get(f"/api/v1/appointments/{first_hold}", headers=headers)
+    assert r.json()["status"] == "cancelled"  # her hold is released at once, not left to lapse
+    status, second_hold = await _entry(owner_sessionmaker, second)
+    assert status == "offered" and second_hold not in (None, first_hold)
+    r = await client.get(f"/api/v1/appointments/{second_hold}", headers=headers)
+    assert r.json()["status"] == "held" and r.json()["starts_at"] == appointment["starts_at"]

@@ -123,7 +123,30 @@ async def leave(session: AsyncSession, principal: Principal, entry_id: uuid.UUID
         session, principal.tenant_id, "scheduling.waitlist.left", actor=_actor(principal),
         target_type="waitlist_entry", target_id=entry.id, patient_id=entry.patient_id,
     )  # fmt: skip
+    await _withdraw_offer(session, principal, entry)
     return entry
+
+
+async def _withdraw_offer(session: AsyncSession, principal: Principal, entry: WaitlistEntry) -> None:
+    """Leaving with an offer still open: its hold is released at once and the time goes to the next
+    waiter, rather than sitting blocked until the offer lapses."""
+    if entry.offered_appointment_id is None:
+        return
+    hold = await session.get(Appointment, entry.offered_appointment_id, with_for_update=True)
+    if hold is None or hold.status != "held":
+        return  # already confirmed (then it is a booking, cancelled on its own) or lapsed
+    hold.status = "cancelled"
+    hold.cancelled_by_user_id = principal.user_id
+    hold.cancel_reason = "Waitlist offer withdrawn"
+    hold.hold_expires_at = None
+    hold.version += 1
+    await session.flush()
+    await audit.record(
+        session, principal.tenant_id, "scheduling.appointment.cancelled", actor=_actor(principal),
+        target_type="appointment", target_id=hold.id, patient_id=hold.patient_id,
+        details={"by": principal.role.value, "waitlist_entry_id": str(entry.id)},
+    )  # fmt: skip
+    await offer_freed_slot(session, principal, hold)
 
 
 async def offer_freed_slot(
