@@ -47,7 +47,9 @@ def test_two_server_processes_answer_and_stop_on_ctrl_c(database_url: str) -> No
     path = os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")])
     env = dict(os.environ, CAREBASE_DATABASE_URL=database_url, PYTHONPATH=path, CAREBASE_LOG_LEVEL="WARNING")
     argv = [sys.executable, "-m", "carebase.cli", "serve", "--no-demo", "--workers", "2", "--port", str(port)]
-    proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # noqa: S603
+    proc = subprocess.Popen(  # noqa: S603 (our own CLI); its own process group, so a failure kills every process
+        argv, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True
+    )
     try:
         deadline = time.monotonic() + 60
         while _status(f"http://127.0.0.1:{port}/readyz") != 200:
@@ -61,6 +63,8 @@ def test_two_server_processes_answer_and_stop_on_ctrl_c(database_url: str) -> No
         assert proc.wait(timeout=20) == 0
         assert not any(Path(f"/proc/{c}").exists() for c in servers)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)  # the server processes too, not only their parent
+        except ProcessLookupError:
+            pass
+        proc.wait()
