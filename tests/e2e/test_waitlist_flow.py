@@ -134,6 +134,7 @@ async def test_patient_joins_the_waitlist_gets_an_offer_and_confirms_it(
         freed = (await s.execute(select(Appointment).where(Appointment.id == freed_id))).scalar_one()
         assert freed.status == "cancelled"
     deadline = entry.offer_expires_at.astimezone(zone).strftime("%H:%M")
+    deadline_day = entry.offer_expires_at.astimezone(zone).strftime("%a %d %b, %H:%M")  # the offer is today
 
     # The patient reloads My appointments: the offered time is there as a hold to confirm.
     await page.get_by_role("link", name="My appointments").first.click()
@@ -141,6 +142,7 @@ async def test_patient_joins_the_waitlist_gets_an_offer_and_confirms_it(
     held = page.locator(f"#appt-{hold.id}")
     await held.get_by_text("Held", exact=True).wait_for()
     assert "10:15" in await held.inner_text()
+    await held.get_by_text(f"Held for you until {deadline_day} (a time from the waitlist)").wait_for()
     await held.get_by_role("link", name="Confirm").wait_for()
     await shot(page, "94-waitlist-offer-appointments-phone")
     await _no_sideways_scroll(page)
@@ -151,7 +153,7 @@ async def test_patient_joins_the_waitlist_gets_an_offer_and_confirms_it(
     entry_card = page.locator(".card", has_text=name)
     await entry_card.get_by_text("Time offered", exact=True).wait_for()
     when = datetime.combine(day, time(10, 15)).strftime("%A %d %B, %H:%M")
-    await entry_card.get_by_text(f"{when} is yours if you confirm by {deadline}").wait_for()
+    await entry_card.get_by_text(f"{when} is yours if you confirm by {deadline_day}").wait_for()
     await shot(page, "95-waitlist-offer-phone")
     await _no_sideways_scroll(page)
     await entry_card.get_by_role("link", name="Confirm this time").click()
@@ -184,10 +186,15 @@ async def test_patient_joins_the_waitlist_gets_an_offer_and_confirms_it(
     await shot(page, "98-waitlist-my-appointments-phone")
     await _no_sideways_scroll(page)
 
-    # What the waitlist shows once the offer is booked. Until the worker's every-minute cron
-    # (waitlist.settle_offers) marks the entry booked, it still reads "Time offered ... confirm by".
+    # The waitlist shows the offer as booked at once (the worker's every-minute settle_offers closes
+    # the entry itself a little later): no deadline, no confirm or leave button any more.
     await page.goto("/my/waitlist")
     await page.get_by_role("heading", name="Waitlist", exact=True).wait_for()
+    entry_card = page.locator(".card", has_text=name)
+    await entry_card.get_by_text("Booked", exact=True).wait_for()
+    await entry_card.get_by_text(f"You are booked for {when}.").wait_for()
+    assert await entry_card.get_by_role("link", name="Confirm this time").count() == 0
+    assert await entry_card.get_by_role("button", name="Leave the waitlist").count() == 0
     await shot(page, "99-waitlist-after-booking-phone")
     await _no_sideways_scroll(page)
     assert await csp_violations(page) == []
