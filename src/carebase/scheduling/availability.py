@@ -18,14 +18,20 @@ from carebase.core.clock import utcnow
 from carebase.core.db import driver_connection
 from carebase.core.errors import NotFound, ValidationFailed
 from carebase.scheduling.slots import ExtraSession, Session, Slot, compute_slots
+from carebase.tenancy.service import DEFAULT_POLICY
 
 MAX_DAYS = 31
 # How long before a slot's start it can still be booked online.
 MIN_NOTICE = timedelta(minutes=5)
 
+# $1 practitioner, $2 service, $3/$4 first/last local day, $5/$6 the UTC window, $7 the default booking horizon.
+# The horizon is the practitioner's organisation's (the caller's own under RLS; the worker reads as the owner,
+# without a tenant context).
 _LOAD_SQL = """
 SELECT
   (SELECT p.is_active FROM practitioners p WHERE p.id = $1) AS active,
+  coalesce((SELECT (o.settings->>'booking_horizon_days')::int FROM organizations o
+             WHERE o.id = (SELECT p.tenant_id FROM practitioners p WHERE p.id = $1)), $7::int) AS horizon_days,
   (SELECT json_build_object('duration', s.duration_minutes, 'price', s.price_minor, 'currency', s.currency,
                             'mode', s.mode, 'payment', s.payment, 'name', s.name)
      FROM services s JOIN practitioner_services ps ON ps.service_id = s.id
@@ -71,6 +77,8 @@ class Availability:
     timezones: dict[uuid.UUID, str]
     # When a hold in the window lapses and its slot frees up by itself (no write announces it).
     next_hold_expiry: datetime | None = None
+    # When the first free slot left out for being beyond the booking horizon comes within it.
+    next_opening: datetime | None = None
 
 
 @cache
@@ -155,7 +163,10 @@ async def availability_on(
     # A window wide enough for every timezone on Earth around the local dates.
     window_start = datetime.combine(first_day - timedelta(days=1), time(), tzinfo=_zone("UTC"))
     window_end = datetime.combine(last_day + timedelta(days=2), time(), tzinfo=_zone("UTC"))
-    row = await conn.fetchrow(_LOAD_SQL, practitioner_id, service_id, first_day, last_day, window_start, window_end)
+    row = await conn.fetchrow(
+        _LOAD_SQL, practitioner_id, service_id, first_day, last_day, window_start, window_end,
+        DEFAULT_POLICY["booking_horizon_days"],
+    )  # fmt: skip
     assert row is not None
     if not row["active"]:
         raise NotFound("No such practitioner.")
@@ -167,12 +178,29 @@ async def availability_on(
     )
     rules = schedule_rules(row)
     busy = [(_ts(s), _ts(e)) for s, e in parse_json(row["busy"])]
+    now = now or utcnow()
     slots = compute_slots(
         sessions=rules.sessions, extras=rules.extras, time_off=rules.time_off, busy=busy, holidays=rules.holidays,
         first_day=first_day, last_day=last_day, duration_minutes=terms.duration_minutes,
-        not_before=(now or utcnow()) + MIN_NOTICE,
+        not_before=now + MIN_NOTICE,
     )  # fmt: skip
-    return Availability(practitioner_id, terms, first_day, last_day, slots, rules.timezones, row["next_hold_expiry"])
+    # Bookings open ``horizon_days`` ahead: later slots are not offered (a hold or reschedule there is refused).
+    horizon = timedelta(days=row["horizon_days"])
+    limit = now + horizon
+    beyond = [s.starts_at for s in slots if s.starts_at > limit]
+    if beyond:
+        slots = [s for s in slots if s.starts_at <= limit]
+    return Availability(
+        practitioner_id, terms, first_day, last_day, slots, rules.timezones, row["next_hold_expiry"],
+        min(beyond) - horizon if beyond else None,
+    )  # fmt: skip
+
+
+def beyond_horizon(starts_at: datetime, horizon_days: int, now: datetime) -> ValidationFailed | None:
+    """The problem for a booking that starts after the booking horizon (``booking_horizon_days``), if it does."""
+    if starts_at <= now + timedelta(days=horizon_days):
+        return None
+    return ValidationFailed.field("starts_at", f"Bookings open {horizon_days} days ahead; pick an earlier time.")
 
 
 async def is_free(

@@ -9,8 +9,9 @@ writer never stores what it read before the change (it takes the generations *be
 
 Time changes answers too, without any write: a hold lapses, a slot comes within the minimum notice.
 An entry therefore also expires at the earliest of: the first hold in the window lapsing, its first
-slot coming within the notice, and ``TTL`` seconds (the bound on a missed announcement). While the
-invalidation listener is disconnected nothing is served from here.
+slot coming within the notice, the first slot left out beyond the booking horizon coming within it,
+and ``TTL`` seconds (the bound on a missed announcement). A change of the horizon itself is an ``o:``
+announcement. While the invalidation listener is disconnected nothing is served from here.
 """
 
 from __future__ import annotations
@@ -92,6 +93,8 @@ class AvailabilityCache:
             seconds = min(seconds, (min(s.starts_at for s in result.slots) - MIN_NOTICE - now).total_seconds())
         if result.next_hold_expiry is not None:
             seconds = min(seconds, (result.next_hold_expiry - now).total_seconds())
+        if result.next_opening is not None:
+            seconds = min(seconds, (result.next_opening - now).total_seconds())
         if seconds <= 0:
             return
         self._data[key] = _Entry(body, t, p, snapshot, time.monotonic() + seconds)

@@ -24,7 +24,7 @@ from carebase.core.worker import periodic
 from carebase.directory.models import Practitioner
 from carebase.identity.principal import Principal
 from carebase.identity.roles import Role
-from carebase.scheduling.availability import is_free
+from carebase.scheduling.availability import beyond_horizon, is_free
 from carebase.scheduling.dependents import can_book_for
 from carebase.scheduling.hold_confirm import HoldRequest, announce, confirm_on, hold_on
 from carebase.scheduling.holds import event_payload, insert_exclusive
@@ -148,8 +148,12 @@ async def reschedule(
     await _check_cutoff(session, principal, old)
     if starts_at.tzinfo is None:
         raise ValidationFailed.field("starts_at", "Give the time with its UTC offset.")
-    if starts_at <= utcnow():
+    now = utcnow()
+    if starts_at <= now:
         raise ValidationFailed.field("starts_at", "That time is in the past.")
+    horizon = (await tenant_policy(session, principal.tenant_id)).booking_horizon_days
+    if (too_far := beyond_horizon(starts_at, horizon, now)) is not None:
+        raise too_far
     previous_status = old.status
     old.status = "rescheduled"  # frees its time inside this transaction only
     await session.flush()

@@ -32,7 +32,7 @@ from carebase.core.ids import new_id
 from carebase.core.outbox import Message, emit_args, emit_sql
 from carebase.identity.principal import Principal
 from carebase.identity.roles import Role
-from carebase.scheduling.availability import MIN_NOTICE, parse_json, schedule_rules
+from carebase.scheduling.availability import MIN_NOTICE, beyond_horizon, parse_json, schedule_rules
 from carebase.scheduling.dependents import can_book_for_sql
 from carebase.scheduling.holds import (
     HOLD_MINUTES,
@@ -43,11 +43,15 @@ from carebase.scheduling.holds import (
 )
 from carebase.scheduling.permissions import SchedulingPermission as P
 from carebase.scheduling.slots import Slot, compute_slots
+from carebase.tenancy.service import DEFAULT_POLICY
 
-# $1 practitioner, $2 service, $3 patient, $4 starts_at, $5 user, $6 booker is a patient, $7 now.
+# $1 practitioner, $2 service, $3 patient, $4 starts_at, $5 user, $6 booker is a patient, $7 now,
+# $8 the default booking horizon (the organisation's own unless it set one).
 _HOLD_LOAD_SQL = f"""
 SELECT
   (SELECT p.is_active FROM practitioners p WHERE p.id = $1) AS active,
+  coalesce((SELECT (o.settings->>'booking_horizon_days')::int FROM organizations o WHERE o.id = app_current_tenant()),
+           $8::int) AS horizon_days,
   CASE WHEN $6 THEN {can_book_for_sql("$3", "$5")} ELSE EXISTS (SELECT 1 FROM patients WHERE id = $3) END AS patient_ok,
   (SELECT count(*) FROM appointments a
     WHERE a.booked_by_user_id = $5 AND a.status = 'held' AND a.hold_expires_at > $7::timestamptz) AS holds,
@@ -175,8 +179,9 @@ async def hold_on(conn: asyncpg.Connection, principal: Principal, req: HoldReque
     if is_patient and req.source != "patient":
         raise ValidationFailed.field("source", "Patients book as 'patient'.")
     row = await conn.fetchrow(
-        _HOLD_LOAD_SQL, practitioner_id, req.service_id, patient_id, starts_at, principal.user_id, is_patient, now
-    )
+        _HOLD_LOAD_SQL, practitioner_id, req.service_id, patient_id, starts_at, principal.user_id, is_patient, now,
+        DEFAULT_POLICY["booking_horizon_days"],
+    )  # fmt: skip
     assert row is not None
     if not row["patient_ok"]:
         if is_patient:
@@ -190,6 +195,8 @@ async def hold_on(conn: asyncpg.Connection, principal: Principal, req: HoldReque
     if service is None:
         raise ValidationFailed.field("service_id", "This practitioner does not offer that service.")
     duration, price_minor, currency, mode, payment = service
+    if (too_far := beyond_horizon(starts_at, row["horizon_days"], now)) is not None:
+        raise too_far
     slot = find_slot(row, starts_at, duration, req.location_id, now)
     if slot is None:
         raise Conflict(SLOT_GONE)

@@ -56,6 +56,8 @@ class TenantRead(BaseModel):
 class PolicyUpdate(WriteModel):
     device_approval_required: bool | None = None
     cancellation_cutoff_hours: int | None = Field(None, ge=0, le=168)
+    # How far ahead bookings open, in days (holds, reschedules, the free slots offered).
+    booking_horizon_days: int | None = Field(None, ge=1, le=730)
     marketplace: bool | None = None
     # Quiet hours in the organisation's timezone: routine messages wait until they end.
     quiet_hours_enabled: bool | None = None
@@ -66,6 +68,7 @@ class PolicyUpdate(WriteModel):
 class PolicyRead(BaseModel):
     device_approval_required: bool
     cancellation_cutoff_hours: int
+    booking_horizon_days: int
     marketplace: bool = False
     quiet_hours_enabled: bool = False
     quiet_hours_start: time = time(21, 0)

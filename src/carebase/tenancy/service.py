@@ -23,6 +23,8 @@ from carebase.tenancy.models import PLATFORM_TENANT_ID, Department, Location, Or
 DEFAULT_POLICY: dict[str, Any] = {
     "device_approval_required": False,
     "cancellation_cutoff_hours": 2,
+    # How far ahead patients and staff may book: holds, reschedules and offered slots end this many days from now.
+    "booking_horizon_days": 180,
     # Publish the organisation's practitioners to the public marketplace search.
     "marketplace": False,
     # Appointment reminders, hours before the start (the worker's reminder job; see jobs.scheduled).
@@ -37,6 +39,7 @@ DEFAULT_POLICY: dict[str, Any] = {
 class TenantPolicy:
     device_approval_required: bool
     cancellation_cutoff_hours: int
+    booking_horizon_days: int = DEFAULT_POLICY["booking_horizon_days"]
     marketplace: bool = False
     quiet_hours_enabled: bool = False
     quiet_hours_start: time = time(21, 0)
@@ -53,6 +56,7 @@ async def tenant_policy(session: AsyncSession, tenant_id: uuid.UUID) -> TenantPo
     return TenantPolicy(
         device_approval_required=bool(values["device_approval_required"]),
         cancellation_cutoff_hours=int(values["cancellation_cutoff_hours"]),
+        booking_horizon_days=int(values["booking_horizon_days"]),
         marketplace=bool(values["marketplace"]),
         quiet_hours_enabled=bool(values["quiet_hours_enabled"]),
         quiet_hours_start=time.fromisoformat(values["quiet_hours_start"]),

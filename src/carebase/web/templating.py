@@ -86,6 +86,7 @@ FLASHES = {
     "staff_updated": ("success", "The staff member is updated."),
     "location_saved": ("success", "The location is saved."),
     "department_saved": ("success", "The department is saved."),
+    "booking_rules_saved": ("success", "The booking rules are saved."),
     "tenant_created": ("success", "The organisation is created and its admin invited."),
     "tenant_updated": ("success", "The organisation is updated."),
     "reset_sent": ("info", "If this email is registered, a link to choose a new password is on its way."),
