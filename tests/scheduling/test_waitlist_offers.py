@@ -158,3 +158,19 @@ async def test_leaving_with_an_open_offer_releases_the_time_to_the_next_waiter(
     assert status == "offered" and second_hold not in (None, first_hold)
     r = await client.get(f"/api/v1/appointments/{second_hold}", headers=headers)
     assert r.json()["status"] == "held" and r.json()["starts_at"] == appointment["starts_at"]
+
+
+async def test_confirming_an_offer_closes_the_waitlist_entry_at_once(client, factory, owner_sessionmaker, clinic):
+    headers = await factory.headers(await factory.user(clinic.tenant, "receptionist"))
+    appointment = await _booked(client, factory, headers, clinic)
+    day = datetime.fromisoformat(appointment["starts_at"]).astimezone(ZoneInfo("Asia/Kolkata")).date()
+    entry = await _wait(client, factory, headers, clinic, day, clinic.service_id, "Nandini")
+    await _cancel(client, headers, appointment)
+    status, offered = await _entry(owner_sessionmaker, entry)
+    assert status == "offered"
+
+    r = await client.post(f"/api/v1/appointments/{offered}/confirm", headers=headers)
+    assert r.status_code == 200, r.text
+    assert await _entry(owner_sessionmaker, entry) == ("booked", offered)  # not left to the worker's next pass
+    r = await client.get("/api/v1/waitlist", headers=headers)
+    assert entry not in [e["id"] for e in r.json()]  # no longer listed as waiting or offered

@@ -114,6 +114,11 @@ SELECT a.status, a.hold_expires_at, a.booked_by_user_id, {can_book_for_sql("a.pa
 # The confirmed booking's events and its audit event ($1-$5) in one statement.
 _BOOKED_SQL = emit_sql(6, also=f"audit AS ({audit.pending_sql(1)}), ")
 _EXPIRE_ONE_SQL = "UPDATE appointments SET status = 'expired', updated_at = now() WHERE id = $1"
+# A confirmed waitlist offer closes its entry at once (``waitlist.settle_offers`` would, within a minute).
+_OFFER_BOOKED_SQL = (
+    "UPDATE waitlist_entries SET status = 'booked', updated_at = now()"
+    " WHERE offered_appointment_id = $1 AND status = 'offered'"
+)
 
 SLOT_GONE = "That time is not free in this practitioner's schedule. Pick one of the free slots."
 
@@ -247,6 +252,8 @@ async def confirm_on(conn: asyncpg.Connection, principal: Principal, appointment
         await _why_not_confirmed(conn, principal, appointment_id)
         row = await conn.fetchrow(_CONFIRM_SQL, appointment_id, utcnow(), only_by)  # locked by us now
         assert row is not None
+    if row["source"] == "waitlist":  # rare: no cost to the ordinary booking
+        await conn.execute(_OFFER_BOOKED_SQL, row["id"])
     payload = event_payload(row)
     messages = [Message("appointment.booked", payload)]
     if row["status"] == "confirmed":
