@@ -118,6 +118,11 @@ async def test_patient_joins_the_waitlist_gets_an_offer_and_confirms_it(
     await visit.get_by_label("Reason").fill("Patient called to cancel")
     await visit.get_by_role("button", name="Cancel appointment").click()
     await staff.locator(f"#appt-{freed_id}").get_by_text("Cancelled.").wait_for()
+    # On the refreshed board the freed time shows as offered to the waiting patient, until when.
+    await staff.reload()
+    offered_card = staff.locator("article.appt", has_text="Asha Kumar")
+    await offered_card.get_by_text("Offered", exact=True).wait_for()
+    await offered_card.get_by_text("from the waitlist, theirs if they confirm by").wait_for()
     await shot(staff, "93-waitlist-desk-cancelled")
     assert await csp_violations(staff) == []
 

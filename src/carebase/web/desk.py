@@ -67,7 +67,10 @@ async def _day_cards(session: AsyncSession, principal: Principal, location: Any,
             break
         more, cursor = await queries.list_appointments(session, principal, PageRequest(limit=100, cursor=cursor), f)
         rows += more
-    return await cards(session, [a for a in rows if a.status not in HIDDEN])
+    # A hold from the waitlist stays on the board (the time is spoken for: offered to a waiting patient);
+    # a patient's own few-minute checkout holds do not.
+    shown = [a for a in rows if a.status not in HIDDEN or (a.status == "held" and a.source == "waitlist")]
+    return await cards(session, shown)
 
 
 @router.get("/desk")
@@ -99,8 +102,8 @@ async def board(request: Request, ctx: Desk, date: str = "", location: str = "")
 
     return render(request, "desk/board.html", {
         "locations": locations, "loc": loc, "day": day, "today": today, "doctors": doctors, "grouped": grouped,
-        "counts": counts, "total": len(items), "prev_link": link(day - timedelta(days=1)),
-        "next_link": link(day + timedelta(days=1)), "today_link": link(today),
+        "counts": counts, "total": sum(1 for c in items if c.a.status != "held"), "today_link": link(today),
+        "prev_link": link(day - timedelta(days=1)), "next_link": link(day + timedelta(days=1)),
     })  # fmt: skip
 
 
