@@ -191,23 +191,27 @@ async def test_policy_validation_and_audit(client, factory: Factory, owner_sessi
 async def test_the_admin_sets_the_horizon_in_the_web_form(client, factory: Factory, owner_sessionmaker, clinic):
     admin: UserInfo = await factory.user(clinic.tenant, "hospital_admin")
     await web_login(client, admin)
-    page = await client.get("/admin/locations")
+    page = await client.get("/admin/settings")
     assert page.status_code == 200 and 'name="booking_horizon_days"' in page.text and 'value="180"' in page.text
-    token = {"csrf_token": client.cookies["cb_csrf"]}
+    assert 'action="/admin/organisation/booking"' not in (await client.get("/admin/locations")).text
+    form = {"csrf_token": client.cookies["cb_csrf"], "cancellation_cutoff_hours": "2", "quiet_hours_start": "21:00",
+            "quiet_hours_end": "08:00"}  # fmt: skip
     for bad in ("0", "731", "soon", ""):
-        r = await client.post("/admin/organisation/booking", data={"booking_horizon_days": bad, **token})
+        r = await client.post("/admin/settings", data={**form, "booking_horizon_days": bad})
         assert r.status_code == 422, bad
         assert field_error(r.text, "booking_horizon_days") == "Enter a whole number of days from 1 to 730."
-    r = await client.post("/admin/organisation/booking", data={"booking_horizon_days": "60", **token})
+    r = await client.post("/admin/settings", data={**form, "booking_horizon_days": "60"})
     assert r.status_code == 303
-    assert 'value="60"' in (await client.get("/admin/locations")).text
+    assert 'value="60"' in (await client.get("/admin/settings")).text
+    # The old form's address is gone.
+    r = await client.post("/admin/organisation/booking", data={**form, "booking_horizon_days": "5"})
+    assert r.status_code in (404, 405)
     # The front desk (no policy permission) cannot post it.
     other = await factory.user(clinic.tenant, "receptionist")
     client.cookies.clear()
     await web_login(client, other)
-    r = await client.post(
-        "/admin/organisation/booking", data={"booking_horizon_days": "5", "csrf_token": client.cookies["cb_csrf"]}
-    )
+    r = await client.post("/admin/settings", data={**form, "booking_horizon_days": "5",
+                                                   "csrf_token": client.cookies["cb_csrf"]})  # fmt: skip
     assert r.status_code == 403
     assert await scalar(owner_sessionmaker, "SELECT settings->>'booking_horizon_days' FROM organizations WHERE id = :t",
                         t=clinic.tenant.id) == "60"  # fmt: skip

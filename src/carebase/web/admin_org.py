@@ -1,5 +1,5 @@
-"""Locations and departments (hospital admin): list, create, edit; timezones validated. Also the
-organisation's booking rules (how far ahead bookings open), for those who may change its policy."""
+"""Locations and departments (hospital admin): list, create, edit; timezones validated. The organisation's
+policy (booking rules among it) is edited on ``/admin/settings`` (``web.admin_settings``)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from starlette.responses import RedirectResponse, Response
 from carebase.core.errors import CarebaseError
 from carebase.tenancy import service
 from carebase.tenancy.permissions import TenancyPermission as P
-from carebase.tenancy.schemas import DepartmentCreate, DepartmentUpdate, LocationCreate, LocationUpdate, PolicyUpdate
+from carebase.tenancy.schemas import DepartmentCreate, DepartmentUpdate, LocationCreate, LocationUpdate
 from carebase.web.auth import WebCtx, WebRoute, parse_uuid, web_require
 from carebase.web.forms import blank_to_none, errors_from_service, keep, read_form, validate
 from carebase.web.templating import flash, render
@@ -21,8 +21,6 @@ router = APIRouter(route_class=WebRoute)
 
 LocationManager = Annotated[WebCtx, Depends(web_require(P.LOCATIONS_MANAGE))]
 DepartmentManager = Annotated[WebCtx, Depends(web_require(P.DEPARTMENTS_MANAGE))]
-OrgAdmin = Annotated[WebCtx, Depends(web_require(P.ORGANIZATION_MANAGE))]
-HORIZON_ERROR = "Enter a whole number of days from 1 to 730."
 LOCATION_FIELDS = ("name", "address_line", "city", "postal_code", "country", "timezone", "latitude", "longitude",
                    "phone")  # fmt: skip
 _ZONES = sorted(z for z in available_timezones() if "/" in z and not z.startswith(("Etc/", "SystemV/")))
@@ -33,15 +31,11 @@ async def _page(request: Request, ctx: WebCtx, extra: dict[str, Any] | None = No
         locations = await service.list_locations(session, ctx.principal)
         departments = await service.list_departments(session, ctx.principal)
         org = await service.get_organization(session, ctx.principal.tenant_id)
-        can_policy = ctx.principal.can(P.ORGANIZATION_MANAGE)
-        policy = await service.tenant_policy(session, ctx.principal.tenant_id) if can_policy else None
     names = {loc.id: loc.name for loc in locations}
     context = {
         "locations": locations, "departments": departments, "location_names": names, "zones": _ZONES,
         "loc_values": {"country": org.country, "timezone": org.timezone}, "loc_errors": {},
         "dep_values": {}, "dep_errors": {}, "location_options": [(str(x.id), x.name) for x in locations],
-        "policy": policy, "booking_errors": {},
-        "booking_values": {"booking_horizon_days": str(policy.booking_horizon_days)} if policy else {},
     }  # fmt: skip
     return render(request, "admin/locations.html", context | (extra or {}), status)
 
@@ -145,25 +139,3 @@ async def update_department(request: Request, department_id: str, ctx: Departmen
         return await _page(request, ctx, {"dep_row_errors": {department_id: " ".join(errors.values())}}, 422)
     flash(request, "department_saved")
     return RedirectResponse("/admin/locations#departments", 303)
-
-
-@router.post("/admin/organisation/booking")
-async def save_booking_rules(request: Request, ctx: OrgAdmin) -> Response:
-    """How far ahead bookings open (the tenant policy's ``booking_horizon_days``; audited by ``update_policy``)."""
-    form = await read_form(request)
-    raw = form.get("booking_horizon_days", "")
-    body, errors = validate(PolicyUpdate, {"booking_horizon_days": raw or None})
-    if body is not None and body.booking_horizon_days is None:
-        body, errors = None, {"booking_horizon_days": HORIZON_ERROR}
-    if "booking_horizon_days" in errors:
-        errors["booking_horizon_days"] = HORIZON_ERROR
-    if body is not None:
-        try:
-            async with ctx.uow() as session:
-                await service.update_policy(session, ctx.principal, body)
-        except CarebaseError as exc:
-            errors = errors_from_service(exc)
-        else:
-            flash(request, "booking_rules_saved")
-            return RedirectResponse("/admin/locations#booking-rules", 303)
-    return await _page(request, ctx, {"booking_values": {"booking_horizon_days": raw}, "booking_errors": errors}, 422)

@@ -6,6 +6,7 @@ from carebase.web import (
     account,
     admin_devices,
     admin_org,
+    admin_settings,
     admin_staff,
     audit_viewer,
     book,
@@ -24,6 +25,7 @@ from carebase.web import (
 )
 
 router = APIRouter(include_in_schema=False)
-for module in (login, patient_login, home, account, patients, admin_staff, admin_devices, admin_org, audit_viewer,
-               platform, notifications, dead_letters, exports, desk, find, book, family, schedule):  # fmt: skip
+for module in (login, patient_login, home, account, patients, admin_staff, admin_devices, admin_org, admin_settings,
+               audit_viewer, platform, notifications, dead_letters, exports, desk, find, book, family,
+               schedule):  # fmt: skip
     router.include_router(module.router, include_in_schema=False)

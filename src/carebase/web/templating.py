@@ -60,6 +60,7 @@ NAV = [
     NavItem("Locations", "/admin/locations", TenancyPermission.LOCATIONS_MANAGE, "pin"),
     NavItem("Audit log", "/admin/audit", AuditPermission.READ, "list"),
     NavItem("Dead letters", "/admin/dead-letters", JobsPermission.DEAD_LETTERS, "alert"),
+    NavItem("Settings", "/admin/settings", TenancyPermission.ORGANIZATION_MANAGE, "settings"),
     NavItem("Account", "/account", None, "user"),
 ]
 
@@ -86,7 +87,7 @@ FLASHES = {
     "staff_updated": ("success", "The staff member is updated."),
     "location_saved": ("success", "The location is saved."),
     "department_saved": ("success", "The department is saved."),
-    "booking_rules_saved": ("success", "The booking rules are saved."),
+    "settings_saved": ("success", "The settings are saved."),
     "tenant_created": ("success", "The organisation is created and its admin invited."),
     "tenant_updated": ("success", "The organisation is updated."),
     "reset_sent": ("info", "If this email is registered, a link to choose a new password is on its way."),
