@@ -45,7 +45,10 @@ def _status(url: str) -> int | None:
 def test_two_server_processes_answer_and_stop_on_ctrl_c(database_url: str) -> None:
     port = _free_port()
     path = os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")])
-    env = dict(os.environ, CAREBASE_DATABASE_URL=database_url, PYTHONPATH=path, CAREBASE_LOG_LEVEL="WARNING")
+    # No in-process worker: it would start on every event earlier tests left pending in this database,
+    # which made the servers slow to answer and to stop under a full run (a flaky failure).
+    env = dict(os.environ, CAREBASE_DATABASE_URL=database_url, PYTHONPATH=path, CAREBASE_LOG_LEVEL="WARNING",
+               CAREBASE_RUN_WORKER_IN_PROCESS="false")  # fmt: skip
     argv = [sys.executable, "-m", "carebase.cli", "serve", "--no-demo", "--workers", "2", "--port", str(port)]
     proc = subprocess.Popen(  # noqa: S603 (our own CLI); its own process group, so a failure kills every process
         argv, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True
