@@ -27,7 +27,7 @@ from carebase.identity.roles import Role
 from carebase.scheduling.availability import beyond_horizon, is_free
 from carebase.scheduling.dependents import can_book_for
 from carebase.scheduling.hold_confirm import HoldRequest, announce, confirm_on, hold_on
-from carebase.scheduling.holds import event_payload, insert_exclusive
+from carebase.scheduling.holds import event_payload, insert_exclusive, mark_cancelled
 from carebase.scheduling.models import Appointment
 from carebase.scheduling.permissions import SchedulingPermission as P
 from carebase.scheduling.waitlist import offer_freed_slot
@@ -115,17 +115,7 @@ async def cancel(session: AsyncSession, principal: Principal, appointment_id: uu
     if appointment.status != "held":
         await _check_cutoff(session, principal, appointment)
     was_held = appointment.status == "held"
-    appointment.status = "cancelled"
-    appointment.cancelled_by_user_id = principal.user_id
-    appointment.cancel_reason = reason
-    appointment.hold_expires_at = None
-    appointment.version += 1
-    await session.flush()
-    await audit.record(
-        session, principal.tenant_id, "scheduling.appointment.cancelled", actor=_actor(principal),
-        target_type="appointment", target_id=appointment.id, patient_id=appointment.patient_id,
-        details={"by": principal.role.value},
-    )  # fmt: skip
+    await mark_cancelled(session, principal, appointment, reason)
     if not was_held:
         await emit(
             session, principal.tenant_id, "appointment.cancelled", event_payload(appointment) | {"reason": reason}

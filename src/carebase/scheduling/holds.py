@@ -1,5 +1,5 @@
 """Low-level pieces shared by booking and the waitlist: the exclusive insert, stale-hold expiry,
-the event payload."""
+the event payload, marking an appointment cancelled."""
 
 from __future__ import annotations
 
@@ -13,7 +13,9 @@ import asyncpg
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from carebase.audit import service as audit
 from carebase.core.errors import Conflict
+from carebase.identity.principal import Principal
 from carebase.scheduling.models import Appointment
 
 # Said when the exclusion constraint refuses a booking (a race lost, or a slot someone holds or booked).
@@ -57,3 +59,21 @@ async def expire_stale_holds_on(
     returns how many."""
     status = await conn.execute(_EXPIRE_STALE_SQL, practitioner_id, start, end)
     return int(status.rsplit(" ", 1)[-1])
+
+
+async def mark_cancelled(
+    session: AsyncSession, principal: Principal, appointment: Appointment, reason: str, **details: str
+) -> None:
+    """``appointment`` cancelled by ``principal``, with the audit event; the caller emits its events and
+    offers the freed time."""
+    appointment.status = "cancelled"
+    appointment.cancelled_by_user_id = principal.user_id
+    appointment.cancel_reason = reason
+    appointment.hold_expires_at = None
+    appointment.version += 1
+    await session.flush()
+    await audit.record(
+        session, principal.tenant_id, "scheduling.appointment.cancelled",
+        actor=audit.Actor(principal.user_id, principal.role), target_type="appointment", target_id=appointment.id,
+        patient_id=appointment.patient_id, details={"by": principal.role.value, **details},
+    )  # fmt: skip

@@ -27,7 +27,7 @@ from carebase.identity.principal import Principal
 from carebase.identity.roles import Role
 from carebase.scheduling.availability import ServiceTerms, is_free
 from carebase.scheduling.dependents import can_book_for_sql
-from carebase.scheduling.holds import event_payload, insert_exclusive
+from carebase.scheduling.holds import event_payload, insert_exclusive, mark_cancelled
 from carebase.scheduling.models import Appointment, WaitlistEntry
 from carebase.scheduling.permissions import SchedulingPermission as P
 from carebase.scheduling.slots import Slot
@@ -135,17 +135,7 @@ async def _withdraw_offer(session: AsyncSession, principal: Principal, entry: Wa
     hold = await session.get(Appointment, entry.offered_appointment_id, with_for_update=True)
     if hold is None or hold.status != "held":
         return  # already confirmed (then it is a booking, cancelled on its own) or lapsed
-    hold.status = "cancelled"
-    hold.cancelled_by_user_id = principal.user_id
-    hold.cancel_reason = "Waitlist offer withdrawn"
-    hold.hold_expires_at = None
-    hold.version += 1
-    await session.flush()
-    await audit.record(
-        session, principal.tenant_id, "scheduling.appointment.cancelled", actor=_actor(principal),
-        target_type="appointment", target_id=hold.id, patient_id=hold.patient_id,
-        details={"by": principal.role.value, "waitlist_entry_id": str(entry.id)},
-    )  # fmt: skip
+    await mark_cancelled(session, principal, hold, "Waitlist offer withdrawn", waitlist_entry_id=str(entry.id))
     await offer_freed_slot(session, principal, hold)
 
 

@@ -30,7 +30,7 @@ from carebase.scheduling.permissions import SchedulingPermission as P
 from carebase.tenancy import service as tenancy
 from carebase.web.auth import Web, WebCtx, WebRoute, db_of, parse_uuid
 from carebase.web.forms import errors_from_service, keep, read_form
-from carebase.web.slots import today_in
+from carebase.web.slots import names_of, today_in
 from carebase.web.templating import partial, render
 
 router = APIRouter(route_class=WebRoute)
@@ -95,9 +95,8 @@ async def _rows(session: AsyncSession, principal: Principal, practitioner_id: uu
     if not entries:
         return []
 
-    async def names(model: Any, ids: set[uuid.UUID], *cols: Any) -> dict[uuid.UUID, Any]:
-        found = await session.execute(select(model.id, *cols).where(model.id.in_(ids)))
-        return {r[0]: r[1:] for r in found}
+    def names(model: Any, ids: set[uuid.UUID], *cols: Any) -> Any:
+        return names_of(session, model, ids, *cols)
 
     people = await names(Patient, {e.patient_id for e in entries}, Patient.given_name, Patient.family_name, Patient.mrn)
     doctors = await names(Practitioner, {e.practitioner_id for e in entries}, Practitioner.display_name)

@@ -142,14 +142,19 @@ class Card:
         return self.a.ends_at.astimezone(ZoneInfo(self.tz))
 
 
+async def names_of(session: AsyncSession, model: Any, ids: set[uuid.UUID], *cols: Any) -> dict[uuid.UUID, Any]:
+    """``{id: (col, ...)}`` for the rows of ``model`` with those ids, in one query."""
+    found = await session.execute(select(model.id, *cols).where(model.id.in_(ids)))
+    return {r[0]: r[1:] for r in found}
+
+
 async def cards(session: AsyncSession, rows: list[Appointment]) -> list[Card]:
     """Names for appointment rows: one query per kind of name, whatever the number of rows."""
     if not rows:
         return []
 
-    async def names(model: Any, ids: set[uuid.UUID], *cols: Any) -> dict[uuid.UUID, Any]:
-        found = await session.execute(select(model.id, *cols).where(model.id.in_(ids)))
-        return {r[0]: r[1:] for r in found}
+    def names(model: Any, ids: set[uuid.UUID], *cols: Any) -> Any:
+        return names_of(session, model, ids, *cols)
 
     patients = await names(Patient, {a.patient_id for a in rows}, Patient.given_name, Patient.family_name, Patient.mrn)
     doctors = await names(Practitioner, {a.practitioner_id for a in rows}, Practitioner.display_name)
