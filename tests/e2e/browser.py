@@ -1,4 +1,4 @@
-"""Shared browser steps for the end-to-end tests: CSP violation watching and staff sign-in."""
+"""Shared browser steps for the end-to-end tests: CSP violation watching, staff and patient sign-in."""
 
 from __future__ import annotations
 
@@ -38,3 +38,13 @@ async def staff_login_mfa(page, user) -> None:  # type: ignore[no-untyped-def]
     await page.get_by_label("Code").fill(pyotp.TOTP(user.totp_secret).now())
     await page.get_by_role("button", name="Verify and continue").click()
     await page.wait_for_url(lambda url: "/login" not in url)
+
+
+async def patient_code_login(page, mailbox, user) -> None:  # type: ignore[no-untyped-def]
+    """On the patient sign-in page (already open): a code by email, typed in, signed in. Where the browser
+    goes next is the caller's to wait for (the ``next`` page)."""
+    before = len(mailbox.to(user.email))
+    await page.get_by_label("Mobile number or email").fill(user.email)
+    await page.get_by_role("button", name="Send me a code").click()
+    await page.get_by_label("6-digit code").fill(mailbox.code(await mailbox.wait_for(user.email, after=before)))
+    await page.get_by_role("button", name="Sign in").click()

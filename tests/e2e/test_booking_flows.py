@@ -13,7 +13,7 @@ from sqlalchemy import update
 
 from carebase.core.db import set_context
 from carebase.scheduling.models import Appointment
-from tests.e2e.browser import staff_login, watch_csp
+from tests.e2e.browser import patient_code_login, staff_login, watch_csp
 from tests.factories import Factory
 from tests.scheduling.bookable import make_bookable
 from tests.web.booking_helpers import patient_user, publish
@@ -56,12 +56,7 @@ async def _patient_flow(context, device, width, factory, owner_sessionmaker, mai
 
     # Not signed in yet: the code sign-in, then straight back to the picked time.
     await page.wait_for_url("**/patient-login?next=**")
-    before = len(mailbox.to(user.email))
-    await page.get_by_label("Mobile number or email").fill(user.email)
-    await page.get_by_role("button", name="Send me a code").click()
-    code = mailbox.code(await mailbox.wait_for(user.email, after=before))
-    await page.get_by_label("6-digit code").fill(code)
-    await page.get_by_role("button", name="Sign in").click()
+    await patient_code_login(page, mailbox, user)
     await page.get_by_role("heading", name="Book this time").wait_for()
     await page.get_by_label("Reason for the visit").fill("Follow-up")
     await shot(page, f"42-review-{device}")

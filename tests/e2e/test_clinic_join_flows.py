@@ -9,7 +9,7 @@ from datetime import time
 
 import pytest
 
-from tests.e2e.browser import csp_violations, watch_csp
+from tests.e2e.browser import csp_violations, patient_code_login, watch_csp
 from tests.factories import Factory
 from tests.scheduling.bookable import Bookable, make_bookable
 from tests.web.booking_helpers import patient_user, publish
@@ -51,11 +51,7 @@ async def test_a_patient_of_one_clinic_books_at_another_on_a_phone(phone, factor
     page = await phone.new_page()
 
     await page.goto("/patient-login")
-    before = len(mailbox.to(user.email))
-    await page.get_by_label("Mobile number or email").fill(user.email)
-    await page.get_by_role("button", name="Send me a code").click()
-    await page.get_by_label("6-digit code").fill(mailbox.code(await mailbox.wait_for(user.email, after=before)))
-    await page.get_by_role("button", name="Sign in").click()
+    await patient_code_login(page, mailbox, user)
     await page.wait_for_url(lambda url: "/patient-login" not in url)
 
     await _pick_a_time(page, x, name)

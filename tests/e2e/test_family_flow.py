@@ -10,7 +10,7 @@ from datetime import time
 import pytest
 from playwright.async_api import expect
 
-from tests.e2e.browser import csp_violations, watch_csp
+from tests.e2e.browser import csp_violations, patient_code_login, watch_csp
 from tests.factories import Factory
 from tests.scheduling.bookable import make_bookable
 from tests.web.booking_helpers import patient_user, publish
@@ -37,12 +37,7 @@ async def test_patient_adds_a_family_member_and_books_for_them(phone, factory: F
     # Signed out: the family page sends the patient to the code sign-in and back.
     await page.goto("/my/family")
     await page.wait_for_url("**/patient-login?next=**")
-    before = len(mailbox.to(user.email))
-    await page.get_by_label("Mobile number or email").fill(user.email)
-    await page.get_by_role("button", name="Send me a code").click()
-    code = mailbox.code(await mailbox.wait_for(user.email, after=before))
-    await page.get_by_label("6-digit code").fill(code)
-    await page.get_by_role("button", name="Sign in").click()
+    await patient_code_login(page, mailbox, user)
     await page.get_by_role("heading", name="Family members", exact=True).wait_for()
     await page.get_by_text("No family members yet").wait_for()
     await shot(page, "80-family-empty-phone")

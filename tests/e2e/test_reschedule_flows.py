@@ -14,7 +14,7 @@ from sqlalchemy import select, update
 from carebase.core.db import set_context
 from carebase.directory.models import Practitioner
 from carebase.scheduling.models import Appointment
-from tests.e2e.browser import staff_login, watch_csp
+from tests.e2e.browser import patient_code_login, staff_login, watch_csp
 from tests.factories import Factory
 from tests.scheduling.bookable import Bookable, make_bookable
 from tests.web.booking_helpers import patient_user
@@ -58,11 +58,7 @@ async def test_patient_moves_a_visit_on_a_phone(phone, factory: Factory, owner_s
     page = await phone.new_page()
 
     await page.goto("/patient-login?next=/my/appointments")
-    before = len(mailbox.to(user.email))
-    await page.get_by_label("Mobile number or email").fill(user.email)
-    await page.get_by_role("button", name="Send me a code").click()
-    await page.get_by_label("6-digit code").fill(mailbox.code(await mailbox.wait_for(user.email, after=before)))
-    await page.get_by_role("button", name="Sign in").click()
+    await patient_code_login(page, mailbox, user)
     await page.get_by_role("heading", name="My appointments").wait_for()
 
     await page.locator(f"#appt-{old_id}").get_by_role("link", name="Reschedule").click()

@@ -18,7 +18,7 @@ from sqlalchemy import select
 
 from carebase.core.db import set_context
 from carebase.scheduling.models import Appointment, WaitlistEntry
-from tests.e2e.browser import csp_violations, staff_login, watch_csp
+from tests.e2e.browser import csp_violations, patient_code_login, staff_login, watch_csp
 from tests.factories import Factory
 from tests.scheduling.bookable import make_bookable
 from tests.web.booking_helpers import patient_user, publish
@@ -75,12 +75,7 @@ async def test_patient_joins_the_waitlist_gets_an_offer_and_confirms_it(
 
     # Sign in by code, and back to the doctor's page.
     await page.wait_for_url("**/patient-login?next=**")
-    before = len(mailbox.to(user.email))
-    await page.get_by_label("Mobile number or email").fill(user.email)
-    await page.get_by_role("button", name="Send me a code").click()
-    code = mailbox.code(await mailbox.wait_for(user.email, after=before))
-    await page.get_by_label("6-digit code").fill(code)
-    await page.get_by_role("button", name="Sign in").click()
+    await patient_code_login(page, mailbox, user)
     await page.wait_for_url(f"**/doctors/{b.practitioner_id}")
     await page.get_by_role("heading", name=name).wait_for()
     await shot(page, "90-waitlist-doctor-full-phone")
