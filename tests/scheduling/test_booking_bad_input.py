@@ -21,22 +21,12 @@ from tests.api.helpers import assert_problem, field_errors
 from tests.factories import Factory
 from tests.scheduling.bookable import Bookable, make_bookable
 from tests.scheduling.schedule_helpers import location
+from tests.scheduling.test_booking import free_slots
 
 
 @pytest.fixture
 async def clinic(factory: Factory, owner_sessionmaker) -> Bookable:
     return await make_bookable(factory, owner_sessionmaker)
-
-
-async def free_slots(client, headers, b: Bookable, days: int = 3) -> list[dict[str, Any]]:
-    tomorrow = (datetime.now(UTC) + timedelta(days=1)).date()
-    r = await client.get(
-        f"/api/v1/practitioners/{b.practitioner_id}/availability",
-        params={"service_id": str(b.service_id), "from": tomorrow.isoformat(), "days": days},
-        headers=headers,
-    )
-    assert r.status_code == 200, r.text
-    return r.json()["slots"]
 
 
 async def book(client, headers, b: Bookable, patient_id, starts_at: str, source: str = "front_desk") -> dict:
