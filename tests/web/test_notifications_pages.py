@@ -8,10 +8,12 @@ import re
 import uuid
 from datetime import UTC, datetime, time, timedelta
 
+import pytest
+from pydantic import ValidationError
 from sqlalchemy import select
 
 from carebase.notifications.models import Notification, NotificationPreference, NotificationQuietHours
-from carebase.tenancy.models import Organization
+from carebase.tenancy.schemas import PolicyUpdate
 from tests.factories import Factory, TenantInfo, UserInfo
 from tests.web.helpers import field_error, web_login
 
@@ -190,35 +192,27 @@ async def test_quiet_hours_are_validated_inline_and_saved(client, factory: Facto
         assert gone.scalar_one_or_none() is None
 
 
-async def test_organisation_quiet_hours_for_admins_only(client, factory: Factory, owner_sessionmaker):
+async def test_organisation_quiet_hours_are_set_on_the_settings_page(client, factory: Factory):
     tenant = await factory.tenant()
     admin = await factory.user(tenant, "hospital_admin")
     doctor = await factory.user(tenant, "doctor")
     await web_login(client, doctor)
     page = await client.get("/account/notifications")
-    assert 'action="/account/notifications/organisation"' not in page.text
-    r = await client.post("/account/notifications/organisation", data={
-        "org_enabled": "on", "org_start": "21:00", "org_end": "08:00", "csrf_token": client.cookies["cb_csrf"]})
-    assert r.status_code == 403
+    assert "/admin/settings#quiet-hours" not in page.text  # only for those who may change them
     client.cookies.clear()
     await web_login(client, admin)
-    token = {"csrf_token": client.cookies["cb_csrf"]}
     page = await client.get("/account/notifications")
-    assert 'action="/account/notifications/organisation"' in page.text
-    bad = await client.post("/account/notifications/organisation", data={"org_enabled": "on", "org_start": "21:00",
-                                                                          "org_end": ""} | token)  # fmt: skip
-    assert bad.status_code == 422 and field_error(bad.text, "org_end") == "Enter when quiet hours end."
-    ok = await client.post("/account/notifications/organisation", data={"org_enabled": "on", "org_start": "20:30",
-                                                                         "org_end": "07:30"} | token)  # fmt: skip
-    assert ok.status_code == 303
-    async with owner_sessionmaker() as s:
-        org = await s.get(Organization, tenant.id)
-        assert org is not None and org.settings["quiet_hours_enabled"] is True
-        assert org.settings["quiet_hours_start"].startswith("20:30")
-    client.cookies.clear()
-    await web_login(client, doctor)
-    page = await client.get("/account/notifications")
-    assert "Your organisation's quiet hours: 20:30–07:30." in page.text
+    assert 'href="/admin/settings#quiet-hours"' in page.text
+    assert (await client.post("/account/notifications/organisation", data={
+        "csrf_token": client.cookies["cb_csrf"]})).status_code in (404, 405)  # the old second form is gone
+
+
+def test_organisation_quiet_hours_must_end_at_another_time():
+    """Written once, in the policy schema: the API and the settings page both refuse it."""
+    with pytest.raises(ValidationError) as caught:
+        PolicyUpdate(quiet_hours_start=time(21, 0), quiet_hours_end=time(21, 0))
+    assert caught.value.errors()[0]["loc"] == ("quiet_hours_end",)
+    assert PolicyUpdate(quiet_hours_start=time(21, 0), quiet_hours_end=time(8, 0)).quiet_hours_end == time(8, 0)
 
 
 async def test_patients_have_the_page_and_the_bell(client, factory: Factory):

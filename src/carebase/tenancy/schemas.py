@@ -64,6 +64,13 @@ class PolicyUpdate(WriteModel):
     quiet_hours_start: time | None = None
     quiet_hours_end: time | None = None
 
+    @field_validator("quiet_hours_end")
+    @classmethod
+    def _end_differs(cls, end: time | None, info: ValidationInfo) -> time | None:
+        if end is not None and end == info.data.get("quiet_hours_start"):
+            raise ValueError("The end must differ from the start.")
+        return end
+
 
 class PolicyRead(BaseModel):
     device_approval_required: bool

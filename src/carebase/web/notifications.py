@@ -1,28 +1,26 @@
 """The signed-in user's notifications (``/account/notifications``): the in-app inbox (newest first, unread
 highlighted, mark one or all read, cursor paging), what they want on which channel, personal quiet hours, and
-for organisation admins the organisation's quiet hours. The same service functions as the API."""
+for organisation admins a link to the organisation's quiet hours (on /admin/settings). The same service
+functions as the API."""
 
 from __future__ import annotations
 
 from datetime import time
-from typing import Annotated, Any
+from typing import Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query, Request
 from starlette.responses import RedirectResponse, Response
 
-from carebase.core.errors import CarebaseError
 from carebase.notifications import inbox, service
 from carebase.tenancy import service as tenancy
 from carebase.tenancy.permissions import TenancyPermission
-from carebase.tenancy.schemas import PolicyUpdate
-from carebase.web.auth import Web, WebCtx, WebRoute, parse_uuid, web_require
-from carebase.web.forms import errors_from_service, keep, read_form
+from carebase.web.auth import Web, WebCtx, WebRoute, parse_uuid
+from carebase.web.forms import keep, read_form
 from carebase.web.templating import flash, partial, render
 
 router = APIRouter(route_class=WebRoute)
 
-OrgAdmin = Annotated[WebCtx, Depends(web_require(TenancyPermission.ORGANIZATION_MANAGE))]
 PAGE = 20
 CATEGORY_LABELS = {
     "booking": ("Bookings", "Confirmed, moved or cancelled appointments."),
@@ -49,20 +47,19 @@ def _parse_time(value: str, name: str, errors: dict[str, str]) -> time | None:
     return parsed.replace(second=0, microsecond=0, tzinfo=None)
 
 
-def _window(form: dict[str, str], start: str, end: str, *, required: bool) -> tuple[tuple[time, time] | None,
-                                                                                      dict[str, str]]:  # fmt: skip
-    """Two time fields as a quiet-hours window; both empty means none (unless required)."""
+def _window(form: dict[str, str], start: str, end: str) -> tuple[tuple[time, time] | None, dict[str, str]]:
+    """Two time fields as a quiet-hours window; both empty means none."""
     errors: dict[str, str] = {}
     a = _parse_time(form.get(start, ""), start, errors)
     b = _parse_time(form.get(end, ""), end, errors)
     if errors:
         return None, errors
-    if a is None and b is None and not required:
+    if a is None and b is None:
         return None, {}
     if a is None:
-        errors[start] = "Enter when quiet hours start" + ("." if required else ", or leave both empty.")
+        errors[start] = "Enter when quiet hours start, or leave both empty."
     if b is None:
-        errors[end] = "Enter when quiet hours end" + ("." if required else ", or leave both empty.")
+        errors[end] = "Enter when quiet hours end, or leave both empty."
     if a is not None and b is not None and a == b:
         errors[end] = "The end must differ from the start."
     return (None, errors) if errors else ((a, b), {})  # type: ignore[return-value]
@@ -90,9 +87,7 @@ async def _context(ctx: WebCtx, cursor: str | None) -> dict[str, Any]:
                     for ch in service.USER_CHANNELS},
         "quiet_values": {"quiet_start": _hhmm(mine[0]) if mine else "", "quiet_end": _hhmm(mine[1]) if mine else ""},
         "quiet_errors": {}, "policy": policy, "tz": org.timezone,
-        "org_values": {"org_enabled": "on" if policy.quiet_hours_enabled else "",
-                       "org_start": _hhmm(policy.quiet_hours_start), "org_end": _hhmm(policy.quiet_hours_end)},
-        "org_errors": {}, "can_manage_org": p.can(TenancyPermission.ORGANIZATION_MANAGE),
+        "can_manage_org": p.can(TenancyPermission.ORGANIZATION_MANAGE),
     }  # fmt: skip
 
 
@@ -143,7 +138,7 @@ async def save_preferences(request: Request, ctx: Web) -> Response:
 @router.post("/account/notifications/quiet-hours")
 async def save_quiet_hours(request: Request, ctx: Web) -> Response:
     form = await read_form(request)
-    window, errors = _window(form, "quiet_start", "quiet_end", required=False)
+    window, errors = _window(form, "quiet_start", "quiet_end")
     if errors:
         values = keep({k: form.get(k, "") for k in ("quiet_start", "quiet_end")})
         return await _page(request, ctx, {"quiet_values": values, "quiet_errors": errors}, 422)
@@ -152,24 +147,3 @@ async def save_quiet_hours(request: Request, ctx: Web) -> Response:
         await service.set_user_quiet_hours(session, p.tenant_id, p.user_id, window)
     flash(request, "quiet_hours_saved")
     return RedirectResponse("/account/notifications#quiet-hours", 303)
-
-
-@router.post("/account/notifications/organisation")
-async def save_org_quiet_hours(request: Request, ctx: OrgAdmin) -> Response:
-    form = await read_form(request)
-    enabled = form.get("org_enabled") == "on"
-    window, errors = _window(form, "org_start", "org_end", required=enabled)
-    if not errors:
-        data = PolicyUpdate(quiet_hours_enabled=enabled, quiet_hours_start=window[0] if window else None,
-                            quiet_hours_end=window[1] if window else None)  # fmt: skip
-        try:
-            async with ctx.uow() as session:
-                await tenancy.update_policy(session, ctx.principal, data)
-        except CarebaseError as exc:
-            errors = errors_from_service(exc)
-        else:
-            flash(request, "org_quiet_hours_saved")
-            return RedirectResponse("/account/notifications#organisation", 303)
-    values = {"org_enabled": "on" if enabled else "", "org_start": form.get("org_start", ""),
-              "org_end": form.get("org_end", "")}  # fmt: skip
-    return await _page(request, ctx, {"org_values": values, "org_errors": errors}, 422)

@@ -107,7 +107,6 @@ FLASHES = {
     "notifications_read": ("success", "All your notifications are marked as read."),
     "preferences_saved": ("success", "Your notification choices are saved."),
     "quiet_hours_saved": ("success", "Your quiet hours are saved."),
-    "org_quiet_hours_saved": ("success", "The organisation's quiet hours are saved."),
 }
 
 
