@@ -11,11 +11,10 @@ from datetime import UTC, datetime, time, timedelta
 import pytest
 from sqlalchemy import update
 
-from carebase.core.db import set_context
 from carebase.scheduling.models import Appointment
 from tests.e2e.browser import patient_code_login, staff_login, watch_csp
 from tests.factories import Factory
-from tests.scheduling.bookable import make_bookable
+from tests.scheduling.bookable import book_directly, make_bookable
 from tests.web.booking_helpers import patient_user, publish
 
 pytestmark = pytest.mark.browser
@@ -139,14 +138,8 @@ async def test_doctor_edits_schedule_adds_time_off_and_approves(desk, factory: F
     b = await make_bookable(factory, owner_sessionmaker, weekdays=range(0, 5), approves_bookings=True)
     patient_id = await factory.patient(b.tenant, given="Kiran", family="Das")
     starts = datetime.now(UTC).replace(microsecond=0, second=0) + timedelta(days=3)
-    async with owner_sessionmaker() as s, s.begin():
-        await set_context(s, tenant_id=b.tenant.id)
-        s.add(Appointment(
-            tenant_id=b.tenant.id, practitioner_id=b.practitioner_id, patient_id=patient_id, service_id=b.service_id,
-            location_id=b.location_id, starts_at=starts, ends_at=starts + timedelta(minutes=15), status="requested",
-            source="patient", booked_by_user_id=b.doctor.id, mode="in_person", price_minor=60000, currency="INR",
-            payment_status="at_desk", reason="Knee pain",
-        ))  # fmt: skip
+    await book_directly(owner_sessionmaker, b, patient_id, starts, status="requested", source="patient",
+                        reason="Knee pain")  # fmt: skip
     await watch_csp(desk)
     page = await desk.new_page()
     await staff_login(page, b.doctor)

@@ -13,12 +13,11 @@ import httpx
 import pytest
 from sqlalchemy import update
 
-from carebase.core.db import set_context
 from carebase.directory.models import Practitioner, Service
-from carebase.scheduling.models import Appointment, WaitlistEntry
+from carebase.scheduling.models import WaitlistEntry
 from tests.e2e.browser import csp_violations, staff_login, watch_csp
 from tests.factories import Factory
-from tests.scheduling.bookable import make_bookable
+from tests.scheduling.bookable import book_directly, make_bookable
 
 pytestmark = pytest.mark.browser
 
@@ -39,20 +38,13 @@ async def test_receptionist_adds_a_patient_to_the_waitlist(desk, factory: Factor
     # Someone already offered a time (what the waitlist does when a booking is cancelled).
     starts = (datetime.now(UTC) + timedelta(days=1)).replace(hour=5, minute=30, second=0, microsecond=0)
     expires = datetime.now(UTC).replace(second=0, microsecond=0) + timedelta(minutes=30)
+    hold = await book_directly(owner_sessionmaker, b, sunil, starts, booked_by=receptionist.id, status="held",
+                               hold_expires_at=expires, source="waitlist")  # fmt: skip
     async with owner_sessionmaker() as s, s.begin():
-        await set_context(s, tenant_id=b.tenant.id)
-        hold = Appointment(
-            tenant_id=b.tenant.id, practitioner_id=b.practitioner_id, patient_id=sunil, service_id=b.service_id,
-            location_id=b.location_id, starts_at=starts, ends_at=starts + timedelta(minutes=15), status="held",
-            hold_expires_at=expires, source="waitlist", booked_by_user_id=receptionist.id, mode="in_person",
-            price_minor=60000, currency="INR", payment_status="at_desk",
-        )  # fmt: skip
-        s.add(hold)
-        await s.flush()
         s.add(WaitlistEntry(
             tenant_id=b.tenant.id, patient_id=sunil, practitioner_id=b.practitioner_id, service_id=b.service_id,
             requested_by_user_id=receptionist.id, earliest_date=starts.date(),
-            latest_date=starts.date() + timedelta(days=5), status="offered", offered_appointment_id=hold.id,
+            latest_date=starts.date() + timedelta(days=5), status="offered", offered_appointment_id=hold,
             offer_expires_at=expires,
         ))  # fmt: skip
     await watch_csp(desk)

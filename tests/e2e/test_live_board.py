@@ -9,12 +9,10 @@ from datetime import UTC, datetime, time, timedelta
 
 import pytest
 
-from carebase.core.db import set_context
 from carebase.core.worker import run_worker
-from carebase.scheduling.models import Appointment
 from tests.e2e.browser import staff_login, watch_csp
 from tests.factories import Factory
-from tests.scheduling.bookable import make_bookable
+from tests.scheduling.bookable import book_directly, make_bookable
 
 pytestmark = pytest.mark.browser
 
@@ -25,14 +23,7 @@ async def test_a_check_in_on_one_screen_shows_on_another_without_reload(
     b = await make_bookable(factory, owner_sessionmaker, start=time(0, 0), end=time(23, 45))
     patient_id = await factory.patient(b.tenant, given="Lata", family="Menon")
     starts = datetime.now(UTC).replace(second=0, microsecond=0) + timedelta(minutes=2)
-    async with owner_sessionmaker() as s, s.begin():
-        await set_context(s, tenant_id=b.tenant.id)
-        s.add(Appointment(
-            tenant_id=b.tenant.id, practitioner_id=b.practitioner_id, patient_id=patient_id, service_id=b.service_id,
-            location_id=b.location_id, starts_at=starts, ends_at=starts + timedelta(minutes=15), status="confirmed",
-            source="front_desk", booked_by_user_id=b.doctor.id, mode="in_person", price_minor=60000, currency="INR",
-            payment_status="at_desk",
-        ))  # fmt: skip
+    await book_directly(owner_sessionmaker, b, patient_id, starts)
     front, back = await factory.user(b.tenant, "receptionist"), await factory.user(b.tenant, "nurse")
     other = await browser.new_context(viewport={"width": 1280, "height": 800}, base_url=live_server.url)
     stop = asyncio.Event()

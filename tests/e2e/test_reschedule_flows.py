@@ -16,24 +16,10 @@ from carebase.directory.models import Practitioner
 from carebase.scheduling.models import Appointment
 from tests.e2e.browser import patient_code_login, staff_login, watch_csp
 from tests.factories import Factory
-from tests.scheduling.bookable import Bookable, make_bookable
+from tests.scheduling.bookable import Bookable, book_directly, make_bookable
 from tests.web.booking_helpers import patient_user
 
 pytestmark = pytest.mark.browser
-
-
-async def _confirmed(owner, b: Bookable, patient_id: uuid.UUID, booked_by: uuid.UUID, when: datetime) -> uuid.UUID:  # type: ignore[no-untyped-def]
-    async with owner() as s, s.begin():
-        await set_context(s, tenant_id=b.tenant.id)
-        a = Appointment(
-            tenant_id=b.tenant.id, practitioner_id=b.practitioner_id, patient_id=patient_id, service_id=b.service_id,
-            location_id=b.location_id, starts_at=when, ends_at=when + timedelta(minutes=15), status="confirmed",
-            source="patient", booked_by_user_id=booked_by, mode="in_person", price_minor=60000, currency="INR",
-            payment_status="at_desk", reason="Check-up",
-        )  # fmt: skip
-        s.add(a)
-        await s.flush()
-        return a.id
 
 
 async def _both(owner, b: Bookable, old_id: uuid.UUID) -> tuple[Appointment, Appointment]:  # type: ignore[no-untyped-def]
@@ -53,7 +39,8 @@ async def test_patient_moves_a_visit_on_a_phone(phone, factory: Factory, owner_s
     b = await make_bookable(factory, owner_sessionmaker, start=time(9, 0), end=time(17, 0))
     user, patient_id = await patient_user(factory, b.tenant, given="Nisha", family="Rao")
     when = _local(datetime.now(UTC).date() + timedelta(days=4), time(10, 0))
-    old_id = await _confirmed(owner_sessionmaker, b, patient_id, user.id, when)
+    old_id = await book_directly(owner_sessionmaker, b, patient_id, when, booked_by=user.id, source="patient",
+                                 reason="Check-up")  # fmt: skip
     await watch_csp(phone)
     page = await phone.new_page()
 
@@ -94,7 +81,8 @@ async def test_front_desk_moves_a_visit_from_the_board(desk, factory: Factory, o
     when = (now + timedelta(hours=2)).replace(minute=0, second=0, microsecond=0)
     if when.astimezone(ZoneInfo("Asia/Kolkata")).date() != now.astimezone(ZoneInfo("Asia/Kolkata")).date():
         pytest.skip("too close to local midnight for a visit later today")
-    old_id = await _confirmed(owner_sessionmaker, b, patient_id, receptionist.id, when)
+    old_id = await book_directly(owner_sessionmaker, b, patient_id, when, booked_by=receptionist.id, source="patient",
+                                 reason="Check-up")  # fmt: skip
     await watch_csp(desk)
     page = await desk.new_page()
     await staff_login(page, receptionist)

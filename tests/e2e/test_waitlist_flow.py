@@ -16,11 +16,10 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import select
 
-from carebase.core.db import set_context
 from carebase.scheduling.models import Appointment, WaitlistEntry
 from tests.e2e.browser import csp_violations, patient_code_login, staff_login, watch_csp
 from tests.factories import Factory
-from tests.scheduling.bookable import make_bookable
+from tests.scheduling.bookable import book_directly, make_bookable
 from tests.web.booking_helpers import patient_user, publish
 
 pytestmark = pytest.mark.browser
@@ -44,20 +43,8 @@ async def test_patient_joins_the_waitlist_gets_an_offer_and_confirms_it(
                             weekdays=range(day.weekday(), day.weekday() + 1))  # fmt: skip
     other = await factory.patient(b.tenant, given="Ravi", family="Shah")
     starts = [datetime.combine(day, time(10, 15 * i), zone).astimezone(UTC) for i in range(4)]
-    async with owner_sessionmaker() as s, s.begin():
-        await set_context(s, tenant_id=b.tenant.id)
-        booked = [
-            Appointment(
-                tenant_id=b.tenant.id, practitioner_id=b.practitioner_id, patient_id=other, service_id=b.service_id,
-                location_id=b.location_id, starts_at=t, ends_at=t + timedelta(minutes=15), status="confirmed",
-                source="patient", booked_by_user_id=b.doctor.id, mode="in_person", price_minor=60000,
-                currency="INR", payment_status="at_desk", reason="Check-up",
-            )
-            for t in starts
-        ]  # fmt: skip
-        s.add_all(booked)
-        await s.flush()
-        freed_id = booked[1].id  # the 10:15 visit is the one the clinic cancels
+    booked = [await book_directly(owner_sessionmaker, b, other, t, source="patient", reason="Check-up") for t in starts]
+    freed_id = booked[1]  # the 10:15 visit is the one the clinic cancels
     name = f"Dr. Leela Varma {b.tenant.slug[-4:]}"
     await publish(owner_sessionmaker, b, name)
     user, patient_id = await patient_user(factory, b.tenant, given="Asha", family="Kumar")

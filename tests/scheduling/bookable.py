@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import date, time, timedelta
+from datetime import date, datetime, time, timedelta
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from carebase.directory.models import Practitioner, PractitionerService, Service
 from carebase.scheduling.models import ScheduleTemplate
 from tests.factories import Factory, TenantInfo, UserInfo
+from tests.scheduling.schedule_helpers import appointment
 
 
 @dataclass
@@ -59,3 +61,16 @@ async def make_bookable(
                 )
             )  # fmt: skip
         return Bookable(tenant, doctor, practitioner.id, service.id, tenant.location_id)
+
+
+async def book_directly(
+    owner: async_sessionmaker[AsyncSession], b: Bookable, patient_id: uuid.UUID, starts_at: datetime,
+    *, booked_by: uuid.UUID | None = None, **fields: Any,
+) -> uuid.UUID:
+    """A 15-minute appointment with this practitioner, written straight into the database (no API): set-up for
+    tests that need a booking or a hold as it would stand. ``fields`` as ``schedule_helpers.appointment``."""
+    return await appointment(
+        owner, b.tenant, practitioner_id=b.practitioner_id, patient_id=patient_id, service_id=b.service_id,
+        location_id=b.location_id, booked_by=booked_by or b.doctor.id, starts_at=starts_at,
+        **{"minutes": 15, "price_minor": 60000, **fields},
+    )

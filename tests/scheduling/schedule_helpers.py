@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -59,14 +60,18 @@ async def appointment(
     minutes: int = 30,
     status: str = "confirmed",
     version: int = 1,
+    **fields: Any,
 ) -> uuid.UUID:
+    """An appointment written straight into the database as the owner; ``fields`` set or override any column
+    (``source``, ``hold_expires_at``, ``reason``, ``price_minor``, ...)."""
     async with owner() as s, s.begin():
-        row = Appointment(
-            tenant_id=tenant.id, practitioner_id=practitioner_id, patient_id=patient_id, service_id=service_id,
-            location_id=location_id, starts_at=starts_at, ends_at=starts_at + timedelta(minutes=minutes),
-            status=status, source="front_desk", booked_by_user_id=booked_by, mode="in_person", price_minor=50000,
-            currency="INR", payment_status="at_desk", version=version,
-        )  # fmt: skip
+        row = Appointment(**{
+            "tenant_id": tenant.id, "practitioner_id": practitioner_id, "patient_id": patient_id,
+            "service_id": service_id, "location_id": location_id, "starts_at": starts_at,
+            "ends_at": starts_at + timedelta(minutes=minutes), "status": status, "source": "front_desk",
+            "booked_by_user_id": booked_by, "mode": "in_person", "price_minor": 50000, "currency": "INR",
+            "payment_status": "at_desk", "version": version, **fields,
+        })  # fmt: skip
         s.add(row)
         await s.flush()
         return row.id

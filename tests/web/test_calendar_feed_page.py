@@ -11,10 +11,8 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import text
 
-from carebase.core.db import set_context
-from carebase.scheduling.models import Appointment
 from tests.factories import Factory
-from tests.scheduling.bookable import make_bookable
+from tests.scheduling.bookable import book_directly, make_bookable
 from tests.web.booking_helpers import patient_user, web_patient_login
 from tests.web.helpers import web_login
 
@@ -36,14 +34,7 @@ async def test_doctor_creates_copies_and_rotates_the_feed_link(client, factory: 
     b = await make_bookable(factory, owner_sessionmaker)
     patient_id = await factory.patient(b.tenant, given="Meera", family="Iyer")
     starts = datetime.now(UTC).replace(second=0, microsecond=0) + timedelta(days=2)
-    async with owner_sessionmaker() as s, s.begin():
-        await set_context(s, tenant_id=b.tenant.id)
-        s.add(Appointment(
-            tenant_id=b.tenant.id, practitioner_id=b.practitioner_id, patient_id=patient_id, service_id=b.service_id,
-            location_id=b.location_id, starts_at=starts, ends_at=starts + timedelta(minutes=15), status="confirmed",
-            source="front_desk", booked_by_user_id=b.doctor.id, mode="in_person", price_minor=60000, currency="INR",
-            payment_status="at_desk",
-        ))  # fmt: skip
+    await book_directly(owner_sessionmaker, b, patient_id, starts)
     await web_login(client, b.doctor)
     page = await client.get("/schedule")
     assert page.status_code == 200 and 'id="calendar-feed"' in page.text

@@ -10,10 +10,9 @@ from datetime import UTC, date, datetime, time, timedelta
 
 from sqlalchemy import text
 
-from carebase.core.db import set_context
-from carebase.scheduling.models import Appointment, WaitlistEntry
+from carebase.scheduling.models import WaitlistEntry
 from tests.factories import Factory
-from tests.scheduling.bookable import make_bookable
+from tests.scheduling.bookable import book_directly, make_bookable
 from tests.web.booking_helpers import patient_user, web_patient_login
 from tests.web.helpers import field_error, web_login
 
@@ -133,20 +132,13 @@ async def test_an_offer_shows_its_time_and_deadline(client, factory: Factory, ow
     patient_id = await factory.patient(b.tenant, given="Lata", family="Menon")
     starts = (datetime.now(UTC) + timedelta(days=1)).replace(hour=5, minute=30, second=0, microsecond=0)  # 11:00 IST
     expires = datetime.now(UTC).replace(second=0, microsecond=0) + timedelta(minutes=30)
+    hold = await book_directly(owner_sessionmaker, b, patient_id, starts, booked_by=desk.id, status="held",
+                               hold_expires_at=expires, source="waitlist")  # fmt: skip
     async with owner_sessionmaker() as s, s.begin():
-        await set_context(s, tenant_id=b.tenant.id)
-        hold = Appointment(
-            tenant_id=b.tenant.id, practitioner_id=b.practitioner_id, patient_id=patient_id, service_id=b.service_id,
-            location_id=b.location_id, starts_at=starts, ends_at=starts + timedelta(minutes=15), status="held",
-            hold_expires_at=expires, source="waitlist", booked_by_user_id=desk.id, mode="in_person",
-            price_minor=60000, currency="INR", payment_status="at_desk",
-        )  # fmt: skip
-        s.add(hold)
-        await s.flush()
         s.add(WaitlistEntry(
             tenant_id=b.tenant.id, patient_id=patient_id, practitioner_id=b.practitioner_id, service_id=b.service_id,
             requested_by_user_id=desk.id, earliest_date=starts.date(), latest_date=starts.date() + timedelta(days=3),
-            status="offered", offered_appointment_id=hold.id, offer_expires_at=expires,
+            status="offered", offered_appointment_id=hold, offer_expires_at=expires,
         ))  # fmt: skip
     await web_login(client, desk)
     page = await client.get("/desk/waitlist", params={"status": "offered"})
