@@ -4,12 +4,13 @@
   at 32 connections next to the raw asyncpg PK read (and bare FastAPI) measured in the same run; then the
   same after COPYing 1,000,000 appointments (500 practitioners, 20 tenants, two years) and ANALYZE.
 - booking: hold + confirm by 64 closed-loop clients on distinct slots (each client its own practitioner
-  and its own receptionist), then 64 clients contending for the same 20 slots until 10,000 hold attempts,
-  with the database checked afterwards for overlapping active appointments.
+  and its own receptionist: the saturation throughput), then the same 64 clients paced at a fixed offered
+  rate (open loop, 300 bookings/s by default, latency from each booking's intended start: the latency at
+  that rate), then 64 clients contending for the same 20 slots until 10,000 hold attempts, with the
+  database checked afterwards for overlapping active appointments.
 
-The HTTP clients of the booking section run in their own process (``python -m bench.booking MODE``,
-spec on stdin, one JSON line out): ``bench.httpclient.LeanClient``, HTTP/1.1 keep-alive, one connection per client.
-See bench/README.md.
+The HTTP clients of the booking section run in their own process (bench/booking_clients.py:
+``python -m bench.booking_clients MODE``, spec on stdin, one JSON line out). See bench/README.md.
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ import argparse
 import asyncio
 import collections
 import json
-import os
 import random
 import re
 import statistics
@@ -28,7 +28,7 @@ import time
 import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as dtime
 from typing import Any
@@ -57,6 +57,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--bulk-appointments", type=int, default=1_000_000, help="appointments COPYed (0: skip)")
     g.add_argument("--bulk-timeout", type=float, default=110.0, help="stop the COPY after this many seconds (110)")
     g.add_argument("--booking-clients", type=int, default=64, help="closed-loop booking clients (64)")
+    g.add_argument("--booking-rate", type=float, default=300.0,
+                   help="bookings/s offered together by the paced (open-loop) run (300; 0: skip)")  # fmt: skip
     g.add_argument("--booking-tenants", type=int, default=1,
                    help="spread the booking clients over this many tenants (1; a diagnostic)")  # fmt: skip
     g.add_argument("--contention-slots", type=int, default=20, help="slots fought over (20)")
@@ -631,7 +633,7 @@ def profile_get(args: argparse.Namespace, server: Server, path: str, auth: dict[
 
 def _client_process(mode: str, spec: dict[str, Any], timeout: float) -> dict[str, Any]:
     proc = subprocess.run(  # noqa: S603 (our own module)
-        [sys.executable, "-m", "bench.booking", mode], input=json.dumps(spec), capture_output=True, text=True,
+        [sys.executable, "-m", "bench.booking_clients", mode], input=json.dumps(spec), capture_output=True, text=True,
         timeout=timeout, check=False,
     )  # fmt: skip
     if proc.returncode != 0:
@@ -679,6 +681,8 @@ def bench_booking(args: argparse.Namespace, server: Server, db: BenchDatabase) -
         "target_bookings_per_s": 300,
         "target_p95_ms": 100,
     }
+    if args.booking_rate > 0:
+        out["paced"] = _paced(server, spec, args.booking_rate)
     if args.profile:
         seconds = max(3, int(args.duration))
         pspec = {**spec, "duration": seconds + 1, "warmup": args.warmup + 1}
@@ -699,6 +703,30 @@ def bench_booking(args: argparse.Namespace, server: Server, db: BenchDatabase) -
         f" {con['db']['active_per_slot_min']}-{con['db']['active_per_slot_max']}")  # fmt: skip
     out["contention"] = con
     return out
+
+
+def _paced(server: Server, spec: dict[str, Any], rate: float) -> dict[str, Any]:
+    """The same clients offering ``rate`` bookings/s on a schedule (open loop): latency at that rate."""
+    n = len(spec["clients"])
+    log(f"  hold + confirm paced: {n} clients offering {rate:g} bookings/s together ({rate / n:.2f}/s each, random"
+        f" phase), {spec['warmup']:g} s warm-up + {spec['duration']:g} s; latency from the intended start")  # fmt: skip
+    before = _server_latency(server.port)
+    drain = max(10.0, float(spec["duration"]))
+    p = _client_process("paced", {**spec, "rate": rate, "drain": drain},
+                        timeout=spec["warmup"] + spec["duration"] + drain + 180)  # fmt: skip
+    p["server_side"] = _latency_shares(before, _server_latency(server.port))
+    log(f"  inside the server (its request histogram, warm-up included): {p['server_side']}")
+    log(f"  offered {p['offered_per_s']:g}/s, achieved {p['achieved_per_s']:.1f} bookings/s ({p['bookings']} of"
+        f" {p['scheduled']} scheduled in the window booked); {_pct_text(p, 'booking')}; {_pct_text(p, 'hold')};"
+        f" {_pct_text(p, 'confirm')}; started > {p['late_threshold_ms']:g} ms late {p['started_late']} (max lag"
+        f" {p['start_lag']['max_ms']} ms); errors {p['errors'] or 0}; srv CPU {p['server_cpu_pct']}% client CPU"
+        f" {p['client_cpu_pct']}% pg CPU {p['postgres_cpu_pct']}% machine {p['machine_busy_pct']}%")  # fmt: skip
+    return p
+
+
+def _pct_text(r: dict[str, Any], what: str) -> str:
+    q = r[what]
+    return f"{what} p50/p95/p99/max {q['p50_ms']}/{q['p95_ms']}/{q['p99_ms']}/{q['max_ms']} ms"
 
 
 _BUCKET = re.compile(
@@ -758,192 +786,6 @@ async def _check_db(owner_url: str, practitioner_id: uuid.UUID, slot_starts: lis
                 "rows_for_practitioner": total_rows}  # fmt: skip
     finally:
         await conn.close()
-
-
-# ---------------------------------------------------------------------------------------------
-# The client process (python -m bench.booking throughput|contention < spec.json)
-
-
-def _pcts(ms: list[float]) -> dict[str, float]:
-    ms = sorted(ms)
-    return {
-        "n": len(ms),
-        "p50_ms": round(loadgen.percentile(ms, 50), 2),
-        "p95_ms": round(loadgen.percentile(ms, 95), 2),
-        "p99_ms": round(loadgen.percentile(ms, 99), 2),
-        "max_ms": round(ms[-1], 2) if ms else float("nan"),
-    }
-
-
-def _client(spec: dict[str, Any], c: dict[str, Any]) -> Any:
-    from bench.httpclient import LeanClient
-
-    return LeanClient(spec["host"], int(spec["port"]),
-                      {"Authorization": f"Bearer {c['token']}", "User-Agent": "carebase-bench"})  # fmt: skip
-
-
-async def _free_slots(client: Any, spec: dict[str, Any], c: dict[str, str], days: int) -> list[str]:
-    first = date.fromisoformat(spec["first_day"])
-    r = await client.get(f"/api/v1/practitioners/{c['practitioner_id']}/availability",
-                         params={"service_id": c["service_id"], "from": str(first), "days": days})  # fmt: skip
-    r.raise_for_status()
-    return [s["starts_at"] for s in r.json()["slots"]]
-
-
-@dataclass
-class _Window:
-    server_pid: int
-    srv0: float | None = None
-    cpu: loadgen.CpuWindow | None = None
-    me0: float = 0.0
-    t0: float = 0.0
-    stats: dict[str, Any] = field(default_factory=dict)
-
-    def open(self) -> None:
-        self.srv0, self.cpu = loadgen.proc_cpu_seconds([self.server_pid]), loadgen.CpuWindow()
-        self.me0, self.t0 = time.process_time(), time.perf_counter()
-
-    def close(self) -> None:
-        if self.cpu is None:
-            return
-        secs = time.perf_counter() - self.t0
-        srv1 = loadgen.proc_cpu_seconds([self.server_pid])
-        busy, pg = self.cpu.close()
-        self.stats = {
-            "server_cpu_pct": round(100 * (srv1 - self.srv0) / secs, 1) if srv1 is not None and self.srv0 is not None
-            else None,
-            "client_cpu_pct": round(100 * (time.process_time() - self.me0) / secs, 1),
-            "postgres_cpu_pct": pg, "machine_busy_pct": busy,
-        }  # fmt: skip
-        self.cpu = None
-
-
-async def _throughput(spec: dict[str, Any]) -> dict[str, Any]:
-    clients = [_client(spec, c) for c in spec["clients"]]
-    try:
-        slots = await asyncio.gather(*(_free_slots(cl, spec, c, 10)
-                                       for cl, c in zip(clients, spec["clients"], strict=True)))  # fmt: skip
-        warm, dur = float(spec["warmup"]), float(spec["duration"])
-        t0 = time.perf_counter()
-        start_at, end_at = t0 + warm, t0 + warm + dur
-        window = _Window(spec["server_pid"])
-        hold_ms: list[float] = []
-        confirm_ms: list[float] = []
-        errors: collections.Counter[str] = collections.Counter()
-        counts = {"bookings": 0, "exhausted": 0}
-
-        async def opener() -> None:
-            await asyncio.sleep(warm)
-            window.open()
-            await asyncio.sleep(dur)
-            window.close()
-
-        async def run(i: int) -> None:
-            cl, c, mine = clients[i], spec["clients"][i], list(slots[i])
-            while time.perf_counter() < end_at:
-                if not mine:
-                    counts["exhausted"] += 1
-                    return
-                body = {"practitioner_id": c["practitioner_id"], "service_id": c["service_id"],
-                        "patient_id": c["patient_id"], "starts_at": mine.pop(0), "source": "front_desk"}  # fmt: skip
-                a = time.perf_counter()
-                r = await cl.post("/api/v1/holds", json=body)
-                b = time.perf_counter()
-                measured = start_at <= b <= end_at
-                if measured:
-                    hold_ms.append((b - a) * 1000)
-                if r.status_code != 201:
-                    if measured:
-                        errors[f"hold {r.status_code}"] += 1
-                    continue
-                r2 = await cl.post(f"/api/v1/appointments/{r.json()['id']}/confirm")
-                d = time.perf_counter()
-                if start_at <= d <= end_at:
-                    confirm_ms.append((d - b) * 1000)
-                    if r2.status_code == 200:
-                        counts["bookings"] += 1
-                    else:
-                        errors[f"confirm {r2.status_code}"] += 1
-
-        await asyncio.gather(opener(), *(run(i) for i in range(len(clients))))
-        window.close()
-    finally:
-        await asyncio.gather(*(cl.aclose() for cl in clients))
-    return {"clients": len(clients), "seconds": dur, "bookings": counts["bookings"],
-            "bookings_per_s": round(counts["bookings"] / dur, 1), "hold": _pcts(hold_ms), "confirm": _pcts(confirm_ms),
-            "errors": dict(errors), "clients_out_of_slots": counts["exhausted"],
-            "free_slots_per_client_min": min(len(s) for s in slots), **window.stats}  # fmt: skip
-
-
-async def _contention(spec: dict[str, Any]) -> dict[str, Any]:
-    clients = [_client(spec, c) for c in spec["clients"]]
-    try:
-        pid = spec["clients"][0]["practitioner_id"]
-        targets = (await _free_slots(clients[0], spec, spec["clients"][0], 2))[: int(spec["slots"])]
-        limit, deadline = int(spec["attempts"]), time.perf_counter() + float(spec["time_limit"])
-        counts: collections.Counter[str] = collections.Counter()
-        won: collections.Counter[str] = collections.Counter()
-        ms: list[float] = []
-        state = {"attempts": 0}
-        window = _Window(spec["server_pid"])
-
-        async def run(i: int) -> None:
-            cl, c = clients[i], spec["clients"][i]
-            k = i
-            while state["attempts"] < limit and time.perf_counter() < deadline:
-                state["attempts"] += 1
-                slot = targets[k % len(targets)]
-                k += 1
-                body = {"practitioner_id": pid, "service_id": c["service_id"], "patient_id": c["patient_id"],
-                        "starts_at": slot, "source": "front_desk"}  # fmt: skip
-                a = time.perf_counter()
-                try:
-                    r = await cl.post("/api/v1/holds", json=body)
-                except Exception as exc:  # noqa: BLE001 (counted)
-                    counts[f"error {exc.__class__.__name__}"] += 1
-                    continue
-                ms.append((time.perf_counter() - a) * 1000)
-                if r.status_code == 201:
-                    counts["201"] += 1
-                    won[slot] += 1
-                elif r.status_code == 409:
-                    detail = str(r.json().get("detail", ""))
-                    # The hold's slot check ignores bookings: the exclusion constraint refuses taken slots.
-                    kind = ("taken (exclusion constraint)" if "just taken" in detail
-                            else "outside the schedule (slot check)" if "not free" in detail
-                            else "hold cap per user" if "already hold" in detail else "other 409")  # fmt: skip
-                    counts[f"409 {kind}"] += 1
-                else:
-                    counts[str(r.status_code)] += 1
-
-        t0 = time.perf_counter()
-        window.open()
-        await asyncio.gather(*(run(i) for i in range(len(clients))))
-        secs = time.perf_counter() - t0
-        window.close()
-    finally:
-        await asyncio.gather(*(cl.aclose() for cl in clients))
-    conflicts = sum(v for k, v in counts.items() if k.startswith("409"))
-    other = {k: v for k, v in counts.items() if k != "201" and not k.startswith("409")}
-    return {"clients": len(clients), "slots": len(targets), "slot_starts": targets, "attempts": sum(counts.values()),
-            "seconds": round(secs, 2), "attempts_per_s": round(sum(counts.values()) / secs, 1),
-            "successes": counts["201"], "conflicts": conflicts,
-            "conflicts_by_kind": {k[4:]: v for k, v in counts.items() if k.startswith("409")}, "other": other,
-            "successes_per_slot_max": max(won.values()) if won else 0, "slots_won": len(won),
-            "latency": _pcts(ms), **window.stats}  # fmt: skip
-
-
-def _main() -> None:
-    mode = sys.argv[1]
-    spec = json.loads(sys.stdin.read())
-    try:
-        import uvloop
-
-        runner: Callable[..., Any] = uvloop.run
-    except ImportError:  # pragma: no cover
-        runner = asyncio.run
-    fn = {"throughput": _throughput, "contention": _contention}[mode]
-    print(json.dumps(runner(fn(spec))))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1013,6 +855,8 @@ def table_lines(report: dict[str, Any]) -> list[str]:
                      f" {1000 / ms if ms else float('nan'):.0f} bookings/s with a whole core to itself")  # fmt: skip
         lines.append(f"  srv CPU {t['server_cpu_pct']}%  client CPU {t['client_cpu_pct']}%  pg CPU"
                      f" {t['postgres_cpu_pct']}%  machine {t['machine_busy_pct']}%")  # fmt: skip
+        if bk.get("paced"):
+            lines += _paced_lines(bk["paced"])
         c = bk["contention"]
         lines.append(f"Contention: {c['clients']} clients on the same {c['slots']} slots: {c['attempts']} hold attempts"
                      f" in {c['seconds']} s; {c['successes']} succeeded, {c['conflicts']} x 409, other"
@@ -1024,6 +868,32 @@ def table_lines(report: dict[str, Any]) -> list[str]:
         if bk.get("profile"):
             lines += _profile_lines(bk["profile"], "hold + confirm")
     return lines
+
+
+def _paced_lines(p: dict[str, Any]) -> list[str]:
+    rate, hold95, conf95 = p["offered_per_s"], p["hold"]["p95_ms"], p["confirm"]["p95_ms"]
+    verdict = "not the target's rate" if rate != 300 else "meets" if hold95 < 100 and conf95 < 100 else "MISSES"
+    late_pct = 100 * p["started_late"] / p["scheduled"] if p["scheduled"] else 0.0
+    if p["achieved_per_s"] < 0.95 * rate or p["unsent"]:
+        pace = "FELL BEHIND: the latency includes the backlog"
+    elif late_pct > 1:
+        pace = f"at its limit: {late_pct:.0f}% of bookings started late, the wait is in the latency"
+    else:
+        pace = "kept up"
+    return [
+        f"Hold + confirm paced at {rate:g} bookings/s (open loop, latency from intended start): {p['clients']}"
+        f" clients on distinct slots, {p['seconds']:g} s after warm-up",
+        f"  offered {rate:g}/s, achieved {p['achieved_per_s']:.1f} bookings/s"
+        f" ({pace}); {p['bookings']} of"
+        f" {p['scheduled']} scheduled bookings done; started > {p['late_threshold_ms']:g} ms late:"
+        f" {p['started_late']}; errors {p['errors'] or 0}"
+        + (f"; {p['unsent']} never sent, so the percentiles below are a lower bound" if p["unsent"] else ""),
+        f"  {_pct_text(p, 'hold')} (from intended start), {_pct_text(p, 'confirm')}",
+        f"  {_pct_text(p, 'booking')} (intended start -> confirmed)",
+        f"  target at 300 bookings/s offered: p95 < 100 ms (hold and confirm each): {verdict}",
+        f"  srv CPU {p['server_cpu_pct']}%  client CPU {p['client_cpu_pct']}%  pg CPU {p['postgres_cpu_pct']}%"
+        f"  machine {p['machine_busy_pct']}%",
+    ]
 
 
 def _cpu_ms(t: dict[str, Any]) -> float:
@@ -1040,8 +910,3 @@ def _profile_lines(prof: dict[str, Any], what: str) -> list[str]:
     ]
     out += [f"    {v:5.1f}%  {k}" for k, v in prof["markers_pct"].items()]
     return out
-
-
-if __name__ == "__main__":
-    os.environ.setdefault("PYTHONUNBUFFERED", "1")
-    _main()
