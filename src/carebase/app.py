@@ -16,6 +16,7 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
 from starlette.responses import Response
 
+from carebase.audit import linker as audit_linker
 from carebase.audit.api import router as audit_router
 from carebase.core import cache as core_cache
 from carebase.core.bootstrap import ensure_app_role, resolve_owner_url
@@ -113,6 +114,8 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
         app.state.principal_cache = PrincipalCache(app.state.invalidation)
         app.state.availability_cache = AvailabilityCache(app.state.invalidation, settings.availability_cache_entries)
         await app.state.invalidation.start()
+        app.state.audit_linker = audit_linker.GroupLinker(app.state.db.raw_dsn)
+        audit_linker.install(app.state.audit_linker)
         stop_worker = asyncio.Event()
         worker_task = None
         if own_db and settings.run_worker_in_process:
@@ -128,6 +131,8 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
             stop_worker.set()
             if worker_task:
                 await asyncio.wait_for(worker_task, timeout=10)
+            audit_linker.install(None)
+            await app.state.audit_linker.close()
             await app.state.invalidation.stop()
             await realtime.stop(app.state)
             await app.state.outbound.drain()

@@ -8,10 +8,13 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy import text
 
 from carebase.core.db import Database, begin_statement
+from tests.api.helpers import scalar
 from tests.factories import Factory
 from tests.scheduling.bookable import make_bookable
+from tests.scheduling.test_booking import free_slots, hold
 
 
 async def test_no_tenant_context_survives_on_a_pooled_connection(app, client, factory: Factory, owner_sessionmaker):
@@ -53,6 +56,37 @@ async def test_a_refused_hold_leaves_no_transaction_or_context_behind(app, clien
         for conn in connections:
             assert not conn.is_in_transaction()
             assert not await conn.fetchval("SELECT current_setting('app.tenant_id', true)")
+    finally:
+        for conn in connections:
+            await pool.release(conn)
+
+
+async def test_hold_and_confirm_leave_no_transaction_or_context_behind(app, client, factory, owner_sessionmaker):
+    """Their writes are functions that set the context for their own statement (migration 0015); the rare
+    steps that need a transaction (a lost race, a lapsed hold at confirm) open and close one."""
+    clinic = await make_bookable(factory, owner_sessionmaker)
+    headers = await factory.headers(await factory.user(clinic.tenant, "receptionist"))
+    patient = await factory.patient(clinic.tenant)
+    slots = await free_slots(client, headers, clinic)
+    first = await hold(client, headers, clinic, patient, slots[0]["starts_at"])
+    second = await hold(client, headers, clinic, patient, slots[1]["starts_at"])
+    assert (await client.post(f"/api/v1/appointments/{first.json()['id']}/confirm", headers=headers)).status_code == 200
+    assert (await hold(client, headers, clinic, patient, slots[0]["starts_at"])).status_code == 409
+    async with owner_sessionmaker() as s, s.begin():
+        await s.execute(text("UPDATE appointments SET hold_expires_at = now() - interval '1 second' WHERE id = :i"),
+                        {"i": second.json()["id"]})  # fmt: skip
+    lapsed = await client.post(f"/api/v1/appointments/{second.json()['id']}/confirm", headers=headers)
+    assert lapsed.status_code == 410
+    status = await scalar(owner_sessionmaker, "SELECT status FROM appointments WHERE id = :i", i=second.json()["id"])
+    assert status == "expired"  # kept: the 410 commits the expiry it found
+    pool = await app.state.db.raw_pool()
+    connections = [await pool.acquire() for _ in range(pool.get_size())]
+    try:
+        for conn in connections:
+            assert not conn.is_in_transaction()
+            assert not await conn.fetchval("SELECT current_setting('app.tenant_id', true)")
+            assert not await conn.fetchval("SELECT current_setting('app.user_id', true)")
+            assert await conn.fetchval("SELECT count(*) FROM appointments") == 0
     finally:
         for conn in connections:
             await pool.release(conn)

@@ -193,6 +193,26 @@ async def test_confirm_events_and_audit_details(client, factory, owner_sessionma
     assert booked["actor_user_id"] == desk.id and booked["patient_id"] == patient
 
 
+async def test_a_request_to_approve_has_one_event_and_its_audit_says_requested(
+    client, factory, owner_sessionmaker, conn
+):
+    """``app_confirm_hold`` fills the outcome and the patient into the audit event and its hashed bytes."""
+    clinic = await make_bookable(factory, owner_sessionmaker, approves_bookings=True)
+    desk = await factory.user(clinic.tenant, "receptionist")
+    headers = await factory.headers(desk)
+    patient = await factory.patient(clinic.tenant)
+    slot = (await free_slots(client, headers, clinic))[0]
+    held = (await hold(client, headers, clinic, patient, slot["starts_at"])).json()
+    r = await client.post(f"/api/v1/appointments/{held['id']}/confirm", headers=headers)
+    assert r.status_code == 200 and r.json()["status"] == "requested"
+    topics = await scalar(owner_sessionmaker, "SELECT string_agg(topic, ',') FROM outbox WHERE tenant_id = :t",
+                          t=clinic.tenant.id)  # fmt: skip
+    assert topics == "appointment.booked"
+    [booked] = await audit_actions(owner_sessionmaker, clinic.tenant.id, action="scheduling.appointment.booked")
+    assert booked["details"] == {"status": "requested"} and booked["patient_id"] == patient
+    assert (await verify_chain(conn, clinic.tenant.id))[1] is None
+
+
 async def test_the_chain_verifies_after_many_concurrent_bookings(client, factory, owner_sessionmaker, clinic, conn):
     desks = [await factory.headers(await factory.user(clinic.tenant, "receptionist")) for _ in range(8)]
     patients = [await factory.patient(clinic.tenant) for _ in range(4)]
@@ -215,6 +235,8 @@ async def test_the_chain_verifies_after_many_concurrent_bookings(client, factory
     events = await audit_actions(owner_sessionmaker, clinic.tenant.id)
     assert checked == len(events) and [e["seq"] for e in events] == list(range(1, checked + 1))
     assert sum(e["action"] == "scheduling.appointment.booked" for e in events) == 12
+    # Linked in groups just after their commits, before the responses: nothing is left waiting.
+    assert await scalar(owner_sessionmaker, "SELECT count(*) FROM audit_pending") == 0
 
 
 @pytest.mark.parametrize(

@@ -51,13 +51,14 @@ class AuditHead(TenantMixin, Base):
 
 
 class AuditPending(Base):
-    """Audit events of transactions still open. An ``INSERT`` here is all a command does; a deferred
-    trigger (migration 0010) links each row into its tenant's chain while the transaction commits and
-    deletes it, so the chain lock is held only for the commit itself. Never holds a row after a commit:
-    unlogged (no WAL for rows that live one transaction), no foreign keys (nothing to check or lock)."""
+    """Audit events waiting for their link into the tenant's chain. An ``INSERT`` here is all a command
+    does. By default a deferred trigger (migration 0010) links the row while the transaction commits and
+    deletes it. The one-statement hot paths (booking) set ``link_at_commit`` false: their rows are linked
+    just after the commit, many under one lock (``app_audit_link_pending``, ``audit.linker``), so a
+    tenant's commits do not queue for the chain's head. Logged (such a row outlives its transaction), no
+    foreign keys (nothing to check or lock)."""
 
     __tablename__ = "audit_pending"
-    __table_args__ = {"prefixes": ["UNLOGGED"]}
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     tenant_id: Mapped[uuid.UUID] = mapped_column()
@@ -65,3 +66,4 @@ class AuditPending(Base):
     # The event's canonical JSON around its seq (``audit.service.pending_args``).
     prefix: Mapped[bytes] = mapped_column(LargeBinary)
     suffix: Mapped[bytes] = mapped_column(LargeBinary)
+    link_at_commit: Mapped[bool] = mapped_column(server_default=text("true"))

@@ -96,11 +96,15 @@ class Database:
         if self._raw_pool is None:
             async with self._raw_lock:
                 if self._raw_pool is None:
-                    dsn = self.app_url.set(drivername="postgresql").render_as_string(hide_password=False)
                     self._raw_pool = await asyncpg.create_pool(
-                        dsn, min_size=1, max_size=self.pool_size, reset=_nothing_to_reset
+                        self.raw_dsn, min_size=1, max_size=self.pool_size, reset=_nothing_to_reset
                     )
         return self._raw_pool
+
+    @property
+    def raw_dsn(self) -> str:
+        """The app role's DSN for plain asyncpg connections."""
+        return self.app_url.set(drivername="postgresql").render_as_string(hide_password=False)
 
     @asynccontextmanager
     async def raw_connection(self) -> AsyncIterator[asyncpg.Connection]:

@@ -20,6 +20,7 @@ from starlette.responses import Response
 from carebase.core.clock import utcnow
 from carebase.core.db import driver_connection
 from carebase.core.errors import ValidationFailed
+from carebase.core.uow import raw_transaction_unless_open
 
 TTL = timedelta(hours=24)
 _KEY = re.compile(r"^[A-Za-z0-9._:-]{8,200}$")
@@ -53,12 +54,21 @@ async def run_once_on(
     status_code: int,
     run: Callable[[], Awaitable[object]],
 ) -> Response:
-    """Run ``run`` (which returns a JSON-able result) once per key; replay it afterwards. ``conn`` is in
-    the request's transaction (the stored response commits with the work)."""
+    """Run ``run`` (which returns a JSON-able result) once per key; replay it afterwards. The stored response
+    commits with the work: in ``conn``'s transaction, or, when none is open (a handler whose statements are
+    each their own), in one opened here for the lookup, the work and the store."""
     if key is None:
         return Response(orjson.dumps(await run()), status_code=status_code, media_type="application/json")
     if not _KEY.match(key):
         raise ValidationFailed.field("Idempotency-Key", "Use 8 to 200 letters, digits or . _ : -")
+    async with raw_transaction_unless_open(conn, tenant_id=tenant_id, user_id=user_id):
+        return await _run_once_in_transaction(conn, tenant_id, user_id, key, fingerprint, status_code, run)
+
+
+async def _run_once_in_transaction(
+    conn: asyncpg.Connection, tenant_id: uuid.UUID, user_id: uuid.UUID, key: str, fingerprint: str, status_code: int,
+    run: Callable[[], Awaitable[object]],
+) -> Response:  # fmt: skip
     # Two statements, not one: the lookup needs a snapshot taken after the lock is granted.
     await conn.execute(_LOCK_SQL, f"idem:{tenant_id}:{user_id}:{key}")
     stored = await conn.fetchrow(_STORED_SQL, tenant_id, user_id, key)

@@ -24,7 +24,7 @@ def after_commit(session: AsyncSession, callback: Callable[[], None]) -> None:
     session.info.setdefault("after_commit", []).append(callback)
 
 
-def _run_callbacks(callbacks: list[Callable[[], None]]) -> None:
+def run_callbacks(callbacks: list[Callable[[], None]]) -> None:
     for callback in callbacks:
         try:
             callback()
@@ -33,7 +33,7 @@ def _run_callbacks(callbacks: list[Callable[[], None]]) -> None:
 
 
 def _run_after_commit(session: AsyncSession) -> None:
-    _run_callbacks(session.info.pop("after_commit", []))
+    run_callbacks(session.info.pop("after_commit", []))
 
 
 async def _commit(session: AsyncSession) -> None:
@@ -96,4 +96,18 @@ async def raw_unit_of_work(
         await rollback_quietly(conn)
         raise
     await conn.execute("COMMIT")
-    _run_callbacks(callbacks)
+    run_callbacks(callbacks)
+
+
+@asynccontextmanager
+async def raw_transaction_unless_open(
+    conn: asyncpg.Connection, *, tenant_id: uuid.UUID, user_id: uuid.UUID
+) -> AsyncIterator[None]:
+    """The block inside a transaction: the caller's when one is open (its context is already set), else a
+    ``raw_unit_of_work`` of its own. For the rare steps of the one-statement hot paths (``hold_confirm``)
+    that need several statements to hold together."""
+    if conn.is_in_transaction():
+        yield
+        return
+    async with raw_unit_of_work(conn, tenant_id=tenant_id, user_id=user_id):
+        yield

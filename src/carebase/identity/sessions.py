@@ -176,7 +176,7 @@ async def load_principal(session: AsyncSession, claims: AccessClaims) -> Princip
 
 
 async def load_principal_raw(conn: asyncpg.Connection, claims: AccessClaims) -> Principal:
-    """``load_principal`` on a raw connection inside its transaction (the hot paths)."""
+    """``load_principal`` on a raw connection (the hot paths): in its transaction, or as a statement of its own."""
     row = await conn.fetchrow(
         _AUTHENTICATE_RAW, claims.session_id, claims.user_id, claims.tenant_id, claims.role is Role.PLATFORM_ADMIN
     )

@@ -30,11 +30,10 @@ def _actor(principal: Principal) -> audit.Actor:
 
 
 def can_book_for_sql(patient: str, user: str) -> str:
-    """SQL: the patient is the user's own registration in this tenant or one of their dependents.
-    ``patient`` and ``user`` are SQL expressions (parameters or columns), never values."""
-    own = f"EXISTS (SELECT 1 FROM patients WHERE id = {patient} AND user_id = {user})"  # noqa: S608 (expressions)
-    dependent = f"EXISTS (SELECT 1 FROM dependents WHERE patient_id = {patient} AND guardian_user_id = {user})"  # noqa: S608
-    return f"({own} OR {dependent})"
+    """SQL: the patient is the user's own registration in this tenant or one of their dependents
+    (``app_can_book_for``, migration 0015, which the planner inlines). ``patient`` and ``user`` are SQL
+    expressions (parameters or columns), never values."""
+    return f"app_can_book_for({patient}, {user})"
 
 
 _CAN_BOOK_FOR = text(f"SELECT {can_book_for_sql(':patient', ':user')}")  # noqa: S608 (expressions)

@@ -1,16 +1,23 @@
 """Hold and confirm on a bare asyncpg connection: the booking hot path, in few round trips and no ORM.
 
-- **Hold**: one statement loads everything the checks need (practitioner, service terms, whether the
-  booker may book for the patient, their active holds, and the templates, exceptions and holidays around
-  the requested instant); the slot check is ``compute_slots`` over that one local day, so a hold accepts
-  exactly the slots availability offers, except that busy time is not looked at: the ``no_double_booking``
-  exclusion constraint decides, through ``INSERT ... ON CONFLICT DO NOTHING`` (with the audit event).
-- **Confirm**: one guarded ``UPDATE ... RETURNING``; only when it matches nothing do we look at the row to
-  say why (404, 409, or 410 with the expiry recorded). Then the events and the audit event in one statement.
+Each write is one call of a function that sets the tenant context itself (migration 0015), so outside a
+transaction it is one statement in its own: a hold is two round trips, a confirm one.
 
-Audit events go into ``audit_pending`` within the command's own write statement; they join the tenant's
-chain while the transaction commits (migration 0010).
-The session-based ``booking.place_hold`` / ``booking.confirm`` run these on the session's connection.
+- **Hold**: ``app_hold_load`` returns in one row everything the checks need (practitioner, service terms,
+  whether the booker may book for the patient, their active holds, and the templates, exceptions and
+  holidays around the requested instant); the slot check is ``compute_slots`` over that one local day, so
+  a hold accepts exactly the slots availability offers, except that busy time is not looked at: the
+  ``no_double_booking`` exclusion constraint decides, in ``app_hold_insert`` (``ON CONFLICT DO NOTHING``,
+  with the audit event). Only on a conflict does a transaction open, to expire a lapsed hold and retry.
+- **Confirm**: ``app_confirm_hold`` is the guarded update, the events, a waitlist offer's closing and the
+  audit event in one statement; only when it matches nothing do we look, in a transaction, at the row to
+  say why (404, 409, or 410 with the expiry recorded).
+
+Audit events go into ``audit_pending`` within the command's own write statement. Inside a transaction they
+join the tenant's chain while it commits (migration 0010); a statement of its own leaves them for the
+process's group linker, which the request waits for before its response (``audit.linker``).
+The session-based ``booking.place_hold`` / ``booking.confirm`` run these on the session's connection,
+inside its transaction.
 """
 
 from __future__ import annotations
@@ -25,11 +32,12 @@ from zoneinfo import ZoneInfo
 import asyncpg
 
 from carebase.audit import service as audit
+from carebase.audit.linker import link_after_commit
 from carebase.core import invalidation
 from carebase.core.clock import utcnow
 from carebase.core.errors import Conflict, Gone, NotFound, PermissionDenied, ValidationFailed
 from carebase.core.ids import new_id
-from carebase.core.outbox import Message, emit_args, emit_sql
+from carebase.core.uow import raw_transaction_unless_open
 from carebase.identity.principal import Principal
 from carebase.identity.roles import Role
 from carebase.scheduling.availability import MIN_NOTICE, beyond_horizon, parse_json, schedule_rules
@@ -38,87 +46,31 @@ from carebase.scheduling.holds import (
     HOLD_MINUTES,
     MAX_ACTIVE_HOLDS,
     SLOT_TAKEN,
-    event_payload,
     expire_stale_holds_on,
 )
 from carebase.scheduling.permissions import SchedulingPermission as P
 from carebase.scheduling.slots import Slot, compute_slots
 from carebase.tenancy.service import DEFAULT_POLICY
 
-# $1 practitioner, $2 service, $3 patient, $4 starts_at, $5 user, $6 booker is a patient, $7 now,
-# $8 the default booking horizon (the organisation's own unless it set one).
-_HOLD_LOAD_SQL = f"""
-SELECT
-  (SELECT p.is_active FROM practitioners p WHERE p.id = $1) AS active,
-  coalesce((SELECT (o.settings->>'booking_horizon_days')::int FROM organizations o WHERE o.id = app_current_tenant()),
-           $8::int) AS horizon_days,
-  CASE WHEN $6 THEN {can_book_for_sql("$3", "$5")} ELSE EXISTS (SELECT 1 FROM patients WHERE id = $3) END AS patient_ok,
-  (SELECT count(*) FROM appointments a
-    WHERE a.booked_by_user_id = $5 AND a.status = 'held' AND a.hold_expires_at > $7::timestamptz) AS holds,
-  (SELECT json_build_array(s.duration_minutes, s.price_minor, s.currency, s.mode, s.payment)
-     FROM services s JOIN practitioner_services ps ON ps.service_id = s.id
-    WHERE ps.practitioner_id = $1 AND s.id = $2 AND s.is_active) AS service,
-  (SELECT coalesce(json_agg(json_build_array(t.weekday, t.start_time, t.end_time, t.slot_minutes, t.valid_from,
-                                              t.valid_until, t.location_id, l.timezone)), '[]')
-     FROM schedule_templates t JOIN locations l ON l.id = t.location_id
-    WHERE t.practitioner_id = $1 AND t.is_active AND l.is_active
-      AND t.weekday = extract(isodow FROM $4::timestamptz AT TIME ZONE l.timezone)::int - 1
-      AND t.valid_from <= ($4::timestamptz AT TIME ZONE l.timezone)::date
-      AND (t.valid_until IS NULL OR t.valid_until >= ($4::timestamptz AT TIME ZONE l.timezone)::date)) AS templates,
-  (SELECT coalesce(json_agg(json_build_array(e.kind, e.starts_at, e.ends_at, e.slot_minutes, e.location_id)), '[]')
-     FROM schedule_exceptions e
-    WHERE e.practitioner_id = $1 AND e.starts_at < $4::timestamptz + interval '1 day'
-      AND e.ends_at > $4::timestamptz) AS exceptions,
-  (SELECT coalesce(json_agg(json_build_array(h.day, h.location_id)), '[]')
-     FROM holidays h
-    WHERE h.day BETWEEN ($4::timestamptz AT TIME ZONE 'UTC')::date - 1
-                    AND ($4::timestamptz AT TIME ZONE 'UTC')::date + 1) AS holidays
-"""  # noqa: S608 (constants only)
+# The hold's load, its insert and the confirm are functions that set the tenant context themselves
+# (migration 0015): outside a transaction each is one statement in its own, one round trip.
 
-COLUMNS = (
-    "id, practitioner_id, patient_id, service_id, location_id, starts_at, ends_at, status, hold_expires_at, source,"
-    " mode, price_minor, currency, payment_status, reason, cancel_reason, rescheduled_from_id, rescheduled_to_id,"
-    " checked_in_at, version, created_at"
-)
 
-# The hold and its audit event ($17-$21) in one statement; the audit row only if the hold went in.
-_INSERT_SQL = f"""
-WITH ins AS (
-  INSERT INTO appointments (id, tenant_id, practitioner_id, patient_id, service_id, location_id, starts_at, ends_at,
-                            status, hold_expires_at, source, booked_by_user_id, mode, price_minor, currency,
-                            payment_status, reason)
-  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'held', $9, $10, $11, $12, $13, $14, $15, $16)
-  ON CONFLICT DO NOTHING
-  RETURNING {COLUMNS}
-), audit AS ({audit.pending_sql(17, source="ins")})
-SELECT * FROM ins
-"""  # noqa: S608
+def _call(function: str, arity: int) -> str:
+    return f"SELECT * FROM {function}({', '.join(f'${i}' for i in range(1, arity + 1))})"  # noqa: S608 (constants)
 
-# $1 appointment, $2 now, $3 the booker when only their own hold may be confirmed (patients), else NULL.
-_CONFIRM_SQL = f"""
-UPDATE appointments a
-   SET status = CASE WHEN p.approves_bookings THEN 'requested' ELSE 'confirmed' END,
-       hold_expires_at = NULL, version = a.version + 1, updated_at = now()
-  FROM practitioners p
- WHERE a.id = $1 AND p.id = a.practitioner_id AND a.status = 'held'
-   AND (a.hold_expires_at IS NULL OR a.hold_expires_at > $2::timestamptz)
-   AND ($3::uuid IS NULL OR a.booked_by_user_id = $3)
-RETURNING {", ".join("a." + c.strip() for c in COLUMNS.split(","))}
-"""  # noqa: S608
+
+_HOLD_LOAD_SQL = _call("app_hold_load", 9)
+_INSERT_SQL = _call("app_hold_insert", 21)
+_CONFIRM_SQL = _call("app_confirm_hold", 12)
+_CONFIRMED_TOPICS = ["appointment.booked", "appointment.confirmed"]  # the second only when confirmed
 
 # Why a confirm matched nothing ($1 appointment, $2 user).
 _CONFIRM_DIAGNOSE_SQL = f"""
 SELECT a.status, a.hold_expires_at, a.booked_by_user_id, {can_book_for_sql("a.patient_id", "$2")} AS mine
   FROM appointments a WHERE a.id = $1 FOR UPDATE
 """  # noqa: S608
-# The confirmed booking's events and its audit event ($1-$5) in one statement.
-_BOOKED_SQL = emit_sql(6, also=f"audit AS ({audit.pending_sql(1)}), ")
 _EXPIRE_ONE_SQL = "UPDATE appointments SET status = 'expired', updated_at = now() WHERE id = $1"
-# A confirmed waitlist offer closes its entry at once (``waitlist.settle_offers`` would, within a minute).
-_OFFER_BOOKED_SQL = (
-    "UPDATE waitlist_entries SET status = 'booked', updated_at = now()"
-    " WHERE offered_appointment_id = $1 AND status = 'offered'"
-)
 
 SLOT_GONE = "That time is not free in this practitioner's schedule. Pick one of the free slots."
 
@@ -184,8 +136,8 @@ async def hold_on(conn: asyncpg.Connection, principal: Principal, req: HoldReque
     if is_patient and req.source != "patient":
         raise ValidationFailed.field("source", "Patients book as 'patient'.")
     row = await conn.fetchrow(
-        _HOLD_LOAD_SQL, practitioner_id, req.service_id, patient_id, starts_at, principal.user_id, is_patient, now,
-        DEFAULT_POLICY["booking_horizon_days"],
+        _HOLD_LOAD_SQL, principal.tenant_id, principal.user_id, practitioner_id, req.service_id, patient_id, starts_at,
+        is_patient, now, DEFAULT_POLICY["booking_horizon_days"],
     )  # fmt: skip
     assert row is not None
     if not row["patient_ok"]:
@@ -206,21 +158,26 @@ async def hold_on(conn: asyncpg.Connection, principal: Principal, req: HoldReque
     if slot is None:
         raise Conflict(SLOT_GONE)
     appointment_id = new_id()
+    audit_id, _, event, prefix, suffix = audit.pending_args(
+        principal.tenant_id, "scheduling.appointment.held", actor=_actor(principal), target_type="appointment",
+        target_id=appointment_id, patient_id=patient_id,
+    )  # fmt: skip
     args = (
-        appointment_id, principal.tenant_id, practitioner_id, patient_id, req.service_id, slot.location_id,
-        slot.starts_at, slot.ends_at, now + timedelta(minutes=HOLD_MINUTES), req.source, principal.user_id, mode,
-        price_minor, currency, "pending" if payment == "online" else "at_desk", req.reason,
-        *audit.pending_args(
-            principal.tenant_id, "scheduling.appointment.held", actor=_actor(principal), target_type="appointment",
-            target_id=appointment_id, patient_id=patient_id,
-        ),
+        principal.tenant_id, principal.user_id, appointment_id, practitioner_id, patient_id, req.service_id,
+        slot.location_id, slot.starts_at, slot.ends_at, now + timedelta(minutes=HOLD_MINUTES), req.source, mode,
+        price_minor, currency, "pending" if payment == "online" else "at_desk", req.reason, audit_id, event, prefix,
+        suffix, conn.is_in_transaction(),
     )  # fmt: skip
     held = await conn.fetchrow(_INSERT_SQL, *args)
-    # A conflict may be a lapsed hold nobody has marked expired yet: mark it, and try once more.
-    if held is None and await expire_stale_holds_on(conn, practitioner_id, slot.starts_at, slot.ends_at):
-        held = await conn.fetchrow(_INSERT_SQL, *args)
+    if held is None:
+        # The slot is taken, perhaps by a lapsed hold nobody has marked expired yet: mark it, and try once more.
+        async with raw_transaction_unless_open(conn, tenant_id=principal.tenant_id, user_id=principal.user_id):
+            if await expire_stale_holds_on(conn, practitioner_id, slot.starts_at, slot.ends_at):
+                held = await conn.fetchrow(_INSERT_SQL, *args)
     if held is None:
         raise Conflict(SLOT_TAKEN, code_hint="slot_taken")
+    if not conn.is_in_transaction():
+        await link_after_commit(conn, principal.tenant_id)
     return held
 
 
@@ -242,25 +199,32 @@ async def _why_not_confirmed(conn: asyncpg.Connection, principal: Principal, app
         raise Gone("The hold on this slot has expired. Pick the slot again.", keep_changes=True)
 
 
+def _confirm_args(conn: asyncpg.Connection, principal: Principal, appointment_id: uuid.UUID) -> tuple[object, ...]:
+    """``app_confirm_hold``'s parameters. Its audit event leaves the patient and the outcome (``details``'
+    status) empty: only the update knows them, and the function fills them in."""
+    audit_id, _, event, prefix, suffix = audit.pending_args(
+        principal.tenant_id, "scheduling.appointment.booked", actor=_actor(principal), target_type="appointment",
+        target_id=appointment_id, details={"status": None},
+    )  # fmt: skip
+    only_by = principal.user_id if principal.role is Role.PATIENT else None
+    return (
+        principal.tenant_id, principal.user_id, appointment_id, utcnow(), only_by, [new_id(), new_id()],
+        _CONFIRMED_TOPICS, audit_id, event, prefix, suffix, conn.is_in_transaction(),
+    )  # fmt: skip
+
+
 async def confirm_on(conn: asyncpg.Connection, principal: Principal, appointment_id: uuid.UUID) -> asyncpg.Record:
-    """Confirm a hold (see ``booking.confirm``); returns the appointment's row (``COLUMNS``)."""
+    """Confirm a hold (see ``booking.confirm``); returns the appointment's row. The update, its events and
+    its audit event are one statement (``app_confirm_hold``); only when it matches nothing do we look, in a
+    transaction, at why (404, 409, or 410 with the expiry recorded)."""
     if principal.role is not Role.PATIENT and not principal.can(P.APPOINTMENTS_READ):
         raise NotFound("No such appointment.")
-    only_by = principal.user_id if principal.role is Role.PATIENT else None
-    row = await conn.fetchrow(_CONFIRM_SQL, appointment_id, utcnow(), only_by)
+    row = await conn.fetchrow(_CONFIRM_SQL, *_confirm_args(conn, principal, appointment_id))
     if row is None:
-        await _why_not_confirmed(conn, principal, appointment_id)
-        row = await conn.fetchrow(_CONFIRM_SQL, appointment_id, utcnow(), only_by)  # locked by us now
+        async with raw_transaction_unless_open(conn, tenant_id=principal.tenant_id, user_id=principal.user_id):
+            await _why_not_confirmed(conn, principal, appointment_id)
+            row = await conn.fetchrow(_CONFIRM_SQL, *_confirm_args(conn, principal, appointment_id))  # locked by us now
         assert row is not None
-    if row["source"] == "waitlist":  # rare: no cost to the ordinary booking
-        await conn.execute(_OFFER_BOOKED_SQL, row["id"])
-    payload = event_payload(row)
-    messages = [Message("appointment.booked", payload)]
-    if row["status"] == "confirmed":
-        messages.append(Message("appointment.confirmed", payload))
-    audit_args = audit.pending_args(
-        principal.tenant_id, "scheduling.appointment.booked", actor=_actor(principal), target_type="appointment",
-        target_id=row["id"], patient_id=row["patient_id"], details={"status": row["status"]},
-    )  # fmt: skip
-    await conn.fetchval(_BOOKED_SQL, *audit_args, *emit_args(principal.tenant_id, *messages))
+    if not conn.is_in_transaction():
+        await link_after_commit(conn, principal.tenant_id)
     return row

@@ -25,7 +25,8 @@ MAX_ACTIVE_HOLDS = 3
 
 
 def event_payload(a: Appointment | asyncpg.Record) -> dict[str, str]:
-    """The appointment events' payload, from the ORM object or a row of ``hold_confirm.COLUMNS``."""
+    """The appointment events' payload, from the ORM object or an appointments row (``app_confirm_hold``,
+    migration 0015, builds the same in SQL)."""
     get: Callable[[str], Any] = a.__getitem__ if isinstance(a, asyncpg.Record) else partial(getattr, a)
     return {
         "appointment_id": str(get("id")), "practitioner_id": str(get("practitioner_id")),

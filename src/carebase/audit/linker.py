@@ -1,0 +1,121 @@
+"""Group linking: the hot paths' audit events join their chain just after the commit, many at a time.
+
+The booking statements (migration 0015) leave their audit event in ``audit_pending`` with
+``link_at_commit`` false. Before its response, such a request waits in ``linked`` until a call of
+``app_audit_link_pending`` for its tenant that began after its commit has returned. One call links every
+event of the tenant committed by then, so under load one lock of the chain's head and one commit serve
+many requests, the way PostgreSQL's group commit serves many transactions with one flush; the requests
+of one tenant no longer queue for the head one commit at a time. A response still means "in the chain".
+
+A failed call fails no request (its booking is committed): the events wait in ``audit_pending`` for the
+next call or the worker's sweep (``link_stale``), and the error is logged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+
+import asyncpg
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from carebase.core.worker import periodic
+
+log = logging.getLogger("carebase.audit.linker")
+
+LINK_SQL = "SELECT app_audit_link_pending($1)"
+
+
+class GroupLinker:
+    """One per web process, on a connection of its own (the request pool's queue would delay every waiter)."""
+
+    def __init__(self, dsn: str) -> None:
+        self._dsn = dsn
+        self._waiting: dict[uuid.UUID, list[asyncio.Future[None]]] = {}
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._conn: asyncpg.Connection | None = None
+
+    async def linked(self, tenant_id: uuid.UUID) -> None:
+        """Return once the tenant's events committed before this call are in its chain (or the attempt failed)."""
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiting.setdefault(tenant_id, []).append(future)
+        self._wake.set()
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._run(), name="audit-linker")
+        await future
+
+    async def _run(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while self._waiting:
+                tenant_id = next(iter(self._waiting))  # tenants in the order they first asked
+                futures = self._waiting.pop(tenant_id)
+                await self._link(tenant_id)
+                for future in futures:
+                    if not future.done():
+                        future.set_result(None)
+
+    async def _link(self, tenant_id: uuid.UUID) -> None:
+        try:
+            if self._conn is None or self._conn.is_closed():
+                self._conn = await asyncpg.connect(self._dsn)
+            await self._conn.fetchval(LINK_SQL, tenant_id)
+        except Exception as exc:
+            log.error("audit linking failed; the sweep will retry", extra={"error": type(exc).__name__})
+            await self._drop_connection()
+
+    async def _drop_connection(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None and not conn.is_closed():
+            conn.terminate()
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+        for futures in self._waiting.values():
+            for future in futures:
+                if not future.done():
+                    future.set_result(None)
+        self._waiting.clear()
+        if self._conn is not None:
+            await self._conn.close()
+            self._conn = None
+
+
+_current: GroupLinker | None = None
+
+
+def install(linker: GroupLinker | None) -> None:
+    global _current
+    _current = linker
+
+
+async def link_after_commit(conn: asyncpg.Connection, tenant_id: uuid.UUID) -> None:
+    """After a statement that left events for linking has committed: through the process's group linker,
+    or, where none is installed (commands, scripts), on ``conn`` at once."""
+    if _current is not None:
+        await _current.linked(tenant_id)
+    else:
+        await conn.fetchval(LINK_SQL, tenant_id)
+
+
+_STALE_TENANTS = text(
+    "SELECT DISTINCT tenant_id FROM audit_pending WHERE NOT link_at_commit"
+    " AND (event->>'occurred_at')::timestamptz < now() - interval '10 seconds'"
+)
+
+
+@periodic
+async def link_stale(session: AsyncSession) -> int:
+    """Link what a web process committed but did not link (it crashed, or its call failed): tenants whose
+    oldest waiting event is over 10 seconds old. Runs in the worker, as the owner."""
+    tenants = (await session.execute(_STALE_TENANTS)).scalars().all()
+    for tenant_id in tenants:
+        await session.execute(text("SELECT app_audit_link_pending(:t)"), {"t": tenant_id})
+    return len(tenants)
