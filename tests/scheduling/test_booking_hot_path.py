@@ -239,6 +239,38 @@ async def test_the_chain_verifies_after_many_concurrent_bookings(client, factory
     assert await scalar(owner_sessionmaker, "SELECT count(*) FROM audit_pending") == 0
 
 
+async def test_other_processes_hear_of_a_hold_and_the_worker_of_a_booking(client, factory, clinic, conn):
+    """The booking statements leave their NOTIFYs to the linker's call after the commit (migration 0015):
+    they still arrive, once committed, on the channels the caches and the worker listen on."""
+    heard: dict[str, list[str]] = {"carebase_invalidate": [], "carebase_outbox": []}
+    arrived = asyncio.Event()
+
+    def on_notice(_conn, _pid, channel: str, payload: str) -> None:
+        heard[channel].append(payload)
+        arrived.set()
+
+    for channel in heard:
+        await conn.add_listener(channel, on_notice)
+    headers = await factory.headers(await factory.user(clinic.tenant, "receptionist"))
+    patient = await factory.patient(clinic.tenant)
+    slot = (await free_slots(client, headers, clinic))[0]
+    changed = f"p:{clinic.tenant.id}:{clinic.practitioner_id}"
+
+    async def hear(channel: str, payload: str) -> None:
+        while payload not in heard[channel]:
+            arrived.clear()
+            await asyncio.wait_for(arrived.wait(), timeout=5)
+
+    held = await hold(client, headers, clinic, patient, slot["starts_at"])
+    assert held.status_code == 201
+    await hear("carebase_invalidate", changed)
+    assert heard["carebase_outbox"] == []  # a hold has no events for the worker
+    heard["carebase_invalidate"].clear()
+    assert (await client.post(f"/api/v1/appointments/{held.json()['id']}/confirm", headers=headers)).status_code == 200
+    await hear("carebase_invalidate", changed)
+    await hear("carebase_outbox", "appointment.booked")
+
+
 @pytest.mark.parametrize(
     "details",
     [{}, {"n": 1, "seq": 5, "z": [1, "two"]}, {"nested": {"b": "ü", "a": None}, "reason": 'a "quoted" \\ one'}],

@@ -7,8 +7,15 @@ event of the tenant committed by then, so under load one lock of the chain's hea
 many requests, the way PostgreSQL's group commit serves many transactions with one flush; the requests
 of one tenant no longer queue for the head one commit at a time. A response still means "in the chain".
 
+The same call sends the NOTIFYs those statements left to it (``app.notify_later``, migration 0015): cache
+invalidations and the worker's wake-up, once per batch, after the bookings have committed. A NOTIFY holds
+PostgreSQL's one notification-queue lock through its transaction's commit, so sending them from every
+booking made every tenant's booking commits queue behind each other.
+
 A failed call fails no request (its booking is committed): the events wait in ``audit_pending`` for the
-next call or the worker's sweep (``link_stale``), and the error is logged.
+next call or the worker's sweep (``link_stale``), and the error is logged. Its notices are lost: other
+processes' availability caches may show the practitioner's old free time until their entries expire (a
+hold on it is refused by the database), and the worker finds the events on its next poll.
 """
 
 from __future__ import annotations
@@ -16,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from collections.abc import Iterable
 
 import asyncpg
 from sqlalchemy import text
@@ -25,7 +33,17 @@ from carebase.core.worker import periodic
 
 log = logging.getLogger("carebase.audit.linker")
 
-LINK_SQL = "SELECT app_audit_link_pending($1)"
+# The tenant's waiting events linked, and the batch's notices (channel, payload) sent at its commit.
+LINK_SQL = (
+    "SELECT app_audit_link_pending($1),"
+    " (SELECT count(pg_notify(n.channel, n.payload)) FROM unnest($2::text[], $3::text[]) AS n(channel, payload))"
+)
+Notice = tuple[str, str]
+
+
+def _args(tenant_id: uuid.UUID, notices: Iterable[Notice]) -> tuple[uuid.UUID, list[str], list[str]]:
+    pairs = sorted(set(notices))
+    return tenant_id, [c for c, _ in pairs], [p for _, p in pairs]
 
 
 class GroupLinker:
@@ -34,14 +52,17 @@ class GroupLinker:
     def __init__(self, dsn: str) -> None:
         self._dsn = dsn
         self._waiting: dict[uuid.UUID, list[asyncio.Future[None]]] = {}
+        self._notices: dict[uuid.UUID, set[Notice]] = {}
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._conn: asyncpg.Connection | None = None
 
-    async def linked(self, tenant_id: uuid.UUID) -> None:
-        """Return once the tenant's events committed before this call are in its chain (or the attempt failed)."""
+    async def linked(self, tenant_id: uuid.UUID, notices: Iterable[Notice] = ()) -> None:
+        """Return once the tenant's events committed before this call are in its chain and ``notices`` are
+        sent (or the attempt failed)."""
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiting.setdefault(tenant_id, []).append(future)
+        self._notices.setdefault(tenant_id, set()).update(notices)
         self._wake.set()
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._run(), name="audit-linker")
@@ -54,16 +75,16 @@ class GroupLinker:
             while self._waiting:
                 tenant_id = next(iter(self._waiting))  # tenants in the order they first asked
                 futures = self._waiting.pop(tenant_id)
-                await self._link(tenant_id)
+                await self._link(tenant_id, self._notices.pop(tenant_id, set()))
                 for future in futures:
                     if not future.done():
                         future.set_result(None)
 
-    async def _link(self, tenant_id: uuid.UUID) -> None:
+    async def _link(self, tenant_id: uuid.UUID, notices: set[Notice]) -> None:
         try:
             if self._conn is None or self._conn.is_closed():
                 self._conn = await asyncpg.connect(self._dsn)
-            await self._conn.fetchval(LINK_SQL, tenant_id)
+            await self._conn.fetchval(LINK_SQL, *_args(tenant_id, notices))
         except Exception as exc:
             log.error("audit linking failed; the sweep will retry", extra={"error": type(exc).__name__})
             await self._drop_connection()
@@ -83,6 +104,7 @@ class GroupLinker:
                 if not future.done():
                     future.set_result(None)
         self._waiting.clear()
+        self._notices.clear()
         if self._conn is not None:
             await self._conn.close()
             self._conn = None
@@ -96,13 +118,13 @@ def install(linker: GroupLinker | None) -> None:
     _current = linker
 
 
-async def link_after_commit(conn: asyncpg.Connection, tenant_id: uuid.UUID) -> None:
-    """After a statement that left events for linking has committed: through the process's group linker,
-    or, where none is installed (commands, scripts), on ``conn`` at once."""
+async def link_after_commit(conn: asyncpg.Connection, tenant_id: uuid.UUID, notices: Iterable[Notice] = ()) -> None:
+    """After a statement that left events for linking (and ``notices`` to send) has committed: through the
+    process's group linker, or, where none is installed (commands, scripts), on ``conn`` at once."""
     if _current is not None:
-        await _current.linked(tenant_id)
+        await _current.linked(tenant_id, notices)
     else:
-        await conn.fetchval(LINK_SQL, tenant_id)
+        await conn.fetchval(LINK_SQL, *_args(tenant_id, notices))
 
 
 _STALE_TENANTS = text(

@@ -38,6 +38,7 @@ from carebase.core.clock import utcnow
 from carebase.core.errors import Conflict, Gone, NotFound, PermissionDenied, ValidationFailed
 from carebase.core.ids import new_id
 from carebase.core.uow import raw_transaction_unless_open
+from carebase.core.worker import CHANNEL as OUTBOX_CHANNEL
 from carebase.identity.principal import Principal
 from carebase.identity.roles import Role
 from carebase.scheduling.availability import MIN_NOTICE, beyond_horizon, parse_json, schedule_rules
@@ -80,6 +81,15 @@ def announce(tenant_id: uuid.UUID, row: asyncpg.Record) -> None:
     changed; other processes hear it from the database's NOTIFY (migration 0009). ORM writes do this by
     themselves (``invalidation.track_orm_changes``); these statements bypass the ORM."""
     invalidation.apply("p", str(tenant_id), str(row["practitioner_id"]))
+
+
+def _notices(tenant_id: uuid.UUID, row: asyncpg.Record, *, events: bool) -> list[tuple[str, str]]:
+    """What the triggers would have announced at commit, had the statement not set ``app.notify_later``:
+    the practitioner's time changed (migration 0009's payload) and, with ``events``, the worker's wake-up."""
+    notices = [(invalidation.CHANNEL, f"p:{tenant_id}:{row['practitioner_id']}")]
+    if events:
+        notices.append((OUTBOX_CHANNEL, "appointment.booked"))
+    return notices
 
 
 def _actor(principal: Principal) -> audit.Actor:
@@ -177,7 +187,7 @@ async def hold_on(conn: asyncpg.Connection, principal: Principal, req: HoldReque
     if held is None:
         raise Conflict(SLOT_TAKEN, code_hint="slot_taken")
     if not conn.is_in_transaction():
-        await link_after_commit(conn, principal.tenant_id)
+        await link_after_commit(conn, principal.tenant_id, _notices(principal.tenant_id, held, events=False))
     return held
 
 
@@ -226,5 +236,5 @@ async def confirm_on(conn: asyncpg.Connection, principal: Principal, appointment
             row = await conn.fetchrow(_CONFIRM_SQL, *_confirm_args(conn, principal, appointment_id))  # locked by us now
         assert row is not None
     if not conn.is_in_transaction():
-        await link_after_commit(conn, principal.tenant_id)
+        await link_after_commit(conn, principal.tenant_id, _notices(principal.tenant_id, row, events=True))
     return row
