@@ -17,6 +17,22 @@ from tests.scheduling.bookable import make_bookable
 from tests.scheduling.test_booking import free_slots, hold
 
 
+async def _every_pooled_connection_is_clean(app) -> None:  # type: ignore[no-untyped-def]
+    """No pooled connection is in a transaction or keeps a tenant or user context, so row-level security
+    shows it nothing at all."""
+    pool = await app.state.db.raw_pool()
+    connections = [await pool.acquire() for _ in range(pool.get_size())]
+    try:
+        for conn in connections:
+            assert not conn.is_in_transaction()
+            assert not await conn.fetchval("SELECT current_setting('app.tenant_id', true)")
+            assert not await conn.fetchval("SELECT current_setting('app.user_id', true)")
+            assert await conn.fetchval("SELECT count(*) FROM appointments") == 0
+    finally:
+        for conn in connections:
+            await pool.release(conn)
+
+
 async def test_no_tenant_context_survives_on_a_pooled_connection(app, client, factory: Factory, owner_sessionmaker):
     clinic = await make_bookable(factory, owner_sessionmaker)
     headers = await factory.headers(await factory.user(clinic.tenant, "receptionist"))
@@ -26,18 +42,7 @@ async def test_no_tenant_context_survives_on_a_pooled_connection(app, client, fa
         params={"service_id": str(clinic.service_id), "from": tomorrow, "days": 3}, headers=headers,
     )  # fmt: skip
     assert r.status_code == 200, r.text
-    pool = await app.state.db.raw_pool()
-    connections = [await pool.acquire() for _ in range(pool.get_size())]
-    try:
-        for conn in connections:
-            assert not await conn.fetchval("SELECT current_setting('app.tenant_id', true)")
-            assert not await conn.fetchval("SELECT current_setting('app.user_id', true)")
-            assert not conn.is_in_transaction()
-            # And so row-level security shows nothing at all.
-            assert await conn.fetchval("SELECT count(*) FROM appointments") == 0
-    finally:
-        for conn in connections:
-            await pool.release(conn)
+    await _every_pooled_connection_is_clean(app)
 
 
 async def test_a_refused_hold_leaves_no_transaction_or_context_behind(app, client, factory, owner_sessionmaker):
@@ -50,15 +55,7 @@ async def test_a_refused_hold_leaves_no_transaction_or_context_behind(app, clien
     for _ in range(3):
         r = await client.post("/api/v1/holds", json=body, headers=headers)
         assert r.status_code in (404, 422), r.text
-    pool = await app.state.db.raw_pool()
-    connections = [await pool.acquire() for _ in range(pool.get_size())]
-    try:
-        for conn in connections:
-            assert not conn.is_in_transaction()
-            assert not await conn.fetchval("SELECT current_setting('app.tenant_id', true)")
-    finally:
-        for conn in connections:
-            await pool.release(conn)
+    await _every_pooled_connection_is_clean(app)
 
 
 async def test_hold_and_confirm_leave_no_transaction_or_context_behind(app, client, factory, owner_sessionmaker):
@@ -79,17 +76,7 @@ async def test_hold_and_confirm_leave_no_transaction_or_context_behind(app, clie
     assert lapsed.status_code == 410
     status = await scalar(owner_sessionmaker, "SELECT status FROM appointments WHERE id = :i", i=second.json()["id"])
     assert status == "expired"  # kept: the 410 commits the expiry it found
-    pool = await app.state.db.raw_pool()
-    connections = [await pool.acquire() for _ in range(pool.get_size())]
-    try:
-        for conn in connections:
-            assert not conn.is_in_transaction()
-            assert not await conn.fetchval("SELECT current_setting('app.tenant_id', true)")
-            assert not await conn.fetchval("SELECT current_setting('app.user_id', true)")
-            assert await conn.fetchval("SELECT count(*) FROM appointments") == 0
-    finally:
-        for conn in connections:
-            await pool.release(conn)
+    await _every_pooled_connection_is_clean(app)
 
 
 def test_a_tenant_context_is_written_into_sql_only_from_uuids():
