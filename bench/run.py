@@ -29,7 +29,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import booking, loadgen
+from bench import availability, booking, loadgen
 from bench import realtime as realtime_bench
 from bench import search as search_bench
 from bench import worker as worker_bench
@@ -492,6 +492,7 @@ def table(report: dict[str, Any]) -> str:
                 f" {t['machine_busy_pct'] or 0:7.0f}%"
                 f"  {t['errors'] or 0}"
             )
+    lines += availability.table_lines(report)
     lines += booking.table_lines(report)
     lines += search_bench.table_lines(report)
     lines += worker_bench.table_lines(report)
@@ -571,8 +572,8 @@ def main(argv: list[str] | None = None) -> int:
                 report["me"] = bench_me(args, server, db)
             if "login" in only:
                 report["login"] = bench_login(args, server)
-    for section, bench_fn in (("availability", booking.bench_availability), ("booking", booking.bench_booking)):
-        if section in only:  # bench/booking.py: its own throwaway database and server
+    for section, bench_fn in (("availability", availability.bench_availability), ("booking", booking.bench_booking)):
+        if section in only:  # bench/availability.py, bench/booking.py: its own throwaway database and server
             log(f"{section}: our server on a throwaway database")
             with carebase_stack(args) as (server, db):
                 report["conditions"]["database"] = db.kind
