@@ -48,6 +48,7 @@ async def _breakdown(app_dsn: str, tenant_id: uuid.UUID, practitioner_id: uuid.U
 
     from carebase.scheduling import availability as av
     from carebase.scheduling.api_availability import availability_response
+    from carebase.tenancy.service import DEFAULT_POLICY
 
     last_day = first_day + timedelta(days=6)
     ws = datetime.combine(first_day - timedelta(days=1), dtime(), tzinfo=UTC)
@@ -59,7 +60,8 @@ async def _breakdown(app_dsn: str, tenant_id: uuid.UUID, practitioner_id: uuid.U
             await conn.execute("SELECT set_config('app.tenant_id', $1, true)", str(tenant_id))
             for _ in range(n):
                 t0 = time.perf_counter()
-                await conn.fetchrow(av._LOAD_SQL, practitioner_id, service_id, first_day, last_day, ws, we)
+                await conn.fetchrow(av._LOAD_SQL, practitioner_id, service_id, first_day, last_day, ws, we,
+                                    DEFAULT_POLICY["booking_horizon_days"])  # fmt: skip
                 t1 = time.perf_counter()
                 result = await av.availability_on(conn, practitioner_id=practitioner_id, service_id=service_id,
                                                   first_day=first_day, days=7)  # fmt: skip
