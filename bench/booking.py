@@ -218,8 +218,10 @@ def table_lines(report: dict[str, Any]) -> list[str]:
                      f"{t['hold']['p99_ms']} ms, confirm {t['confirm']['p50_ms']}/{t['confirm']['p95_ms']}/"
                      f"{t['confirm']['p99_ms']} ms (target p95 < 100); errors {t['errors'] or 0}")  # fmt: skip
         ms = (t["server_cpu_pct"] or 0) * 10 / t["bookings_per_s"] if t["bookings_per_s"] else float("nan")
-        lines.append(f"  server CPU per booking (hold + confirm) {ms:.1f} ms: one worker tops out near"
-                     f" {1000 / ms if ms else float('nan'):.0f} bookings/s with a whole core to itself")  # fmt: skip
+        workers = report.get("conditions", {}).get("uvicorn", {}).get("workers", 1)
+        lines.append(f"  server CPU per booking (hold + confirm) {ms:.1f} ms over {workers} server process(es):"
+                     f" each tops out near {1000 / ms if ms else float('nan'):.0f} bookings/s with a whole core"
+                     " to itself")  # fmt: skip
         lines.append(f"  srv CPU {t['server_cpu_pct']}%  client CPU {t['client_cpu_pct']}%  pg CPU"
                      f" {t['postgres_cpu_pct']}%  machine {t['machine_busy_pct']}%")  # fmt: skip
         if bk.get("paced"):

@@ -90,7 +90,13 @@ def http_json(method: str, url: str, body: Any = None, headers: dict[str, str] |
 # Conditions
 
 
-def conditions(generator: str) -> dict[str, Any]:
+def serve_workers(args: argparse.Namespace) -> int:
+    """Our server's processes: ``--carebase-env CAREBASE_SERVE_WORKERS=N`` (the baselines always run one)."""
+    env = dict(kv.split("=", 1) for kv in args.carebase_env)
+    return int(env.get("CAREBASE_SERVE_WORKERS", os.environ.get("CAREBASE_SERVE_WORKERS", "1")))
+
+
+def conditions(generator: str, workers: int = 1) -> dict[str, Any]:
     def git(*args: str) -> str:
         out = subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True, check=False)  # noqa: S603,S607
         return out.stdout.strip()
@@ -108,7 +114,7 @@ def conditions(generator: str) -> dict[str, Any]:
         "git_commit": git("rev-parse", "--short", "HEAD"),
         "git_dirty": bool(git("status", "--porcelain", "--untracked-files=no")),
         "generator": generator,
-        "uvicorn": {"workers": 1, "http": "httptools", "loop": uvicorn_loop(), "access_log": False},
+        "uvicorn": {"workers": workers, "http": "httptools", "loop": uvicorn_loop(), "access_log": False},
         "carebase_log_level": "me/login: WARNING (access logs are INFO, so none are written); startup: default (INFO)",
     }
 
@@ -416,7 +422,8 @@ def table(report: dict[str, Any]) -> str:
         " machine: % of all CPUs busy (100 = saturated)"
     )
     lines.append(
-        f"generator: {cond['generator']}   uvicorn: 1 worker, httptools, {cond['uvicorn']['loop']}, no access log;"
+        f"generator: {cond['generator']}   uvicorn: carebase {cond['uvicorn']['workers']} worker(s), baselines 1,"
+        f" httptools, {cond['uvicorn']['loop']}, no access log;"
         f" carebase log level {cond['carebase_log_level']}"
     )
     if "startup" in report:
@@ -555,7 +562,7 @@ def main(argv: list[str] | None = None) -> int:
     if generator == "auto":
         generator = "wrk" if loadgen.wrk_path() else "python"
     args.generator = generator
-    report: dict[str, Any] = {"conditions": conditions(generator)}
+    report: dict[str, Any] = {"conditions": conditions(generator, serve_workers(args))}
     log(
         f"bench: {', '.join(only)}; generator {generator};"
         f" load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs"
