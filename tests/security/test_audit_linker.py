@@ -3,6 +3,7 @@ before the response in the normal case, by the worker's sweep when the web proce
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
@@ -71,6 +72,41 @@ async def test_events_left_unlinked_are_linked_by_the_worker_sweep(
     finally:
         await conn.close()
     assert broken is None and checked >= 2
+
+
+async def test_a_database_that_stops_answering_does_not_hold_the_booking(
+    app, client, factory, owner_sessionmaker, monkeypatch
+):
+    """The linker's connection reaches a server that accepts and never answers (a hung database): after
+    the linker's timeout the booking is answered anyway, and its event waits for the sweep."""
+    clinic = await make_bookable(factory, owner_sessionmaker)
+    headers = await factory.headers(await factory.user(clinic.tenant, "receptionist"))
+    patient = await factory.patient(clinic.tenant)
+    slot = (await free_slots(client, headers, clinic))[0]
+    hung: list[asyncio.StreamWriter] = []
+
+    async def accept_and_say_nothing(_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        hung.append(writer)
+
+    silent = await asyncio.start_server(accept_and_say_nothing, "127.0.0.1", 0)
+    port = silent.sockets[0].getsockname()[1]
+    monkeypatch.setattr(linker, "TIMEOUT", 0.5)
+    stuck = linker.GroupLinker(f"postgresql://carebase_app@127.0.0.1:{port}/carebase")
+    linker.install(stuck)
+    try:
+        started = asyncio.get_running_loop().time()
+        held = await hold(client, headers, clinic, patient, slot["starts_at"])
+        waited = asyncio.get_running_loop().time() - started
+    finally:
+        linker.install(app.state.audit_linker)
+        await stuck.close()
+        for writer in hung:
+            writer.close()
+        silent.close()
+        await silent.wait_closed()
+    assert held.status_code == 201, held.text
+    assert waited < 3
+    assert await scalar(owner_sessionmaker, _PENDING, t=clinic.tenant.id) == 1
 
 
 async def test_the_sweep_leaves_fresh_events_to_the_web_process(owner_sessionmaker, factory):

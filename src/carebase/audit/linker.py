@@ -39,6 +39,9 @@ LINK_SQL = (
     " (SELECT count(pg_notify(n.channel, n.payload)) FROM unnest($2::text[], $3::text[]) AS n(channel, payload))"
 )
 Notice = tuple[str, str]
+# A database that stops answering must not hold every booking's response: after this long the waiters are
+# answered (their bookings are committed) and their events left to the sweep.
+TIMEOUT = 5.0
 
 
 def _args(tenant_id: uuid.UUID, notices: Iterable[Notice]) -> tuple[uuid.UUID, list[str], list[str]]:
@@ -83,8 +86,8 @@ class GroupLinker:
     async def _link(self, tenant_id: uuid.UUID, notices: set[Notice]) -> None:
         try:
             if self._conn is None or self._conn.is_closed():
-                self._conn = await asyncpg.connect(self._dsn)
-            await self._conn.fetchval(LINK_SQL, *_args(tenant_id, notices))
+                self._conn = await asyncpg.connect(self._dsn, timeout=TIMEOUT)
+            await self._conn.fetchval(LINK_SQL, *_args(tenant_id, notices), timeout=TIMEOUT)
         except Exception as exc:
             log.error("audit linking failed; the sweep will retry", extra={"error": type(exc).__name__})
             await self._drop_connection()
