@@ -6,7 +6,8 @@ bench.booking starts it (``_client_process``) with a JSON spec on stdin; it prin
   previous booking is done: the saturation throughput; the latency then follows from Little's law.
 - ``paced``: open loop. The clients together offer ``rate`` bookings/s on an evenly spaced schedule (a random
   phase per client); latency is measured from each booking's intended start (coordinated-omission
-  correction, as wrk2 does): the latency a patient sees at that offered rate.
+  correction, as wrk2 does): the latency a patient sees at that offered rate. The schedule, its bookkeeping
+  and the CPU window are bench/paced.py's (shared with the search section's paced client).
 - ``contention``: every client fights over the same few slots of one practitioner.
 
 ``bench.httpclient.LeanClient``, HTTP/1.1 keep-alive, one connection per client. See bench/README.md.
@@ -16,32 +17,16 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import json
 import os
 import random
-import sys
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
-from bench import loadgen
+from bench import paced
 
 AVAILABILITY_MAX_DAYS = 31  # the ``days`` limit of GET /api/v1/practitioners/{id}/availability
 HORIZON_DAYS = 180  # the default booking horizon (tenancy DEFAULT_POLICY): no slots are offered beyond it
-LATE_S = 0.010  # a paced booking sent more than this after its intended start: the schedule fell behind
-
-
-def _pcts(ms: list[float]) -> dict[str, float]:
-    ms = sorted(ms)
-    return {
-        "n": len(ms),
-        "p50_ms": round(loadgen.percentile(ms, 50), 2),
-        "p95_ms": round(loadgen.percentile(ms, 95), 2),
-        "p99_ms": round(loadgen.percentile(ms, 99), 2),
-        "max_ms": round(ms[-1], 2) if ms else float("nan"),
-    }
 
 
 def _client(spec: dict[str, Any], c: dict[str, Any]) -> Any:
@@ -89,43 +74,6 @@ async def _enough_free_slots(client: Any, spec: dict[str, Any], c: dict[str, str
     return slots
 
 
-@dataclass
-class _Window:
-    """CPU figures (server, this process, PostgreSQL, whole machine) over the measured window."""
-
-    server_pid: int
-    srv0: float | None = None
-    cpu: loadgen.CpuWindow | None = None
-    me0: float = 0.0
-    t0: float = 0.0
-    stats: dict[str, Any] = field(default_factory=dict)
-
-    def open(self) -> None:
-        self.srv0, self.cpu = loadgen.proc_cpu_seconds([self.server_pid]), loadgen.CpuWindow()
-        self.me0, self.t0 = time.process_time(), time.perf_counter()
-
-    def close(self) -> None:
-        if self.cpu is None:
-            return
-        secs = time.perf_counter() - self.t0
-        srv1 = loadgen.proc_cpu_seconds([self.server_pid])
-        busy, pg = self.cpu.close()
-        self.stats = {
-            "server_cpu_pct": round(100 * (srv1 - self.srv0) / secs, 1) if srv1 is not None and self.srv0 is not None
-            else None,
-            "client_cpu_pct": round(100 * (time.process_time() - self.me0) / secs, 1),
-            "postgres_cpu_pct": pg, "machine_busy_pct": busy,
-        }  # fmt: skip
-        self.cpu = None
-
-    async def track(self, warm: float, dur: float) -> None:
-        """Open after the warm-up, close ``dur`` seconds later (run next to the clients)."""
-        await asyncio.sleep(warm)
-        self.open()
-        await asyncio.sleep(dur)
-        self.close()
-
-
 async def _throughput(spec: dict[str, Any]) -> dict[str, Any]:
     clients = [_client(spec, c) for c in spec["clients"]]
     try:
@@ -134,7 +82,7 @@ async def _throughput(spec: dict[str, Any]) -> dict[str, Any]:
         warm, dur = float(spec["warmup"]), float(spec["duration"])
         t0 = time.perf_counter()
         start_at, end_at = t0 + warm, t0 + warm + dur
-        window = _Window(spec["server_pid"])
+        window = paced.Window(spec["server_pid"])
         hold_ms: list[float] = []
         confirm_ms: list[float] = []
         errors: collections.Counter[str] = collections.Counter()
@@ -167,7 +115,8 @@ async def _throughput(spec: dict[str, Any]) -> dict[str, Any]:
     finally:
         await asyncio.gather(*(cl.aclose() for cl in clients))
     return {"clients": len(clients), "seconds": dur, "bookings": counts["bookings"],
-            "bookings_per_s": round(counts["bookings"] / dur, 1), "hold": _pcts(hold_ms), "confirm": _pcts(confirm_ms),
+            "bookings_per_s": round(counts["bookings"] / dur, 1), "hold": paced.pcts(hold_ms),
+            "confirm": paced.pcts(confirm_ms),
             "errors": dict(errors), "clients_out_of_slots": counts["exhausted"],
             "free_slots_per_client_min": min(len(s) for s in slots), **window.stats}  # fmt: skip
 
@@ -190,39 +139,26 @@ async def _paced(spec: dict[str, Any]) -> dict[str, Any]:
         t0 = time.perf_counter()
         start_at, end_at = t0 + warm, t0 + warm + dur
         drain_until = end_at + float(spec.get("drain", max(10.0, dur)))
-        window = _Window(spec["server_pid"])
+        window = paced.Window(spec["server_pid"])
         hold_ms: list[float] = []
         confirm_ms: list[float] = []
         booking_ms: list[float] = []
-        lag_ms: list[float] = []
         errors: collections.Counter[str] = collections.Counter()
-        counts = collections.Counter({"scheduled": 0, "bookings": 0, "completed_in_window": 0, "late": 0,
-                                      "unsent": 0, "exhausted": 0})  # fmt: skip
+        counts = collections.Counter({"bookings": 0, "completed_in_window": 0, "exhausted": 0})
 
         schedules = [[t0 + phase + k * interval for k in range(per_client + 1) if t0 + phase + k * interval < end_at]
                      for phase in phases]  # fmt: skip
-        counts["scheduled"] = sum(start_at <= t for times in schedules for t in times)
+        pacer = paced.Pacer.per_connection(schedules, start_at, drain_until)
 
         async def run(i: int) -> None:
             cl, c, mine = clients[i], spec["clients"][i], collections.deque(slots[i])
-            for k, intended in enumerate(schedules[i]):
-                now = time.perf_counter()
-                if now > drain_until or not mine:
-                    # Bookings owed to the window never sent: counted, so a stall cannot hide.
-                    counts["unsent"] += sum(start_at <= t for t in schedules[i][k:])
-                    counts["exhausted"] += not mine
-                    return
-                if now < intended:
-                    await asyncio.sleep(intended - now)
-                measured = intended >= start_at
-                sent = time.perf_counter()
+
+            async def book(intended: float) -> None:
                 hold, b, confirm, d = await _book(cl, c, mine.popleft())
                 if confirm == 200 and d is not None and start_at <= d <= end_at:
                     counts["completed_in_window"] += 1
-                if not measured:
-                    continue
-                lag_ms.append((sent - intended) * 1000)
-                counts["late"] += sent - intended > LATE_S
+                if intended < start_at:
+                    return
                 hold_ms.append((b - intended) * 1000)
                 if confirm is None or d is None:
                     errors[f"hold {hold}"] += 1
@@ -234,18 +170,23 @@ async def _paced(spec: dict[str, Any]) -> dict[str, Any]:
                     booking_ms.append((d - intended) * 1000)
                     counts["bookings"] += 1
 
+            # Bookings owed to the window never sent (drain limit, out of slots): counted, so a stall cannot hide.
+            if not await pacer.follow(i, book, more=lambda: bool(mine)):
+                counts["exhausted"] += not mine
+
         await asyncio.gather(window.track(warm, dur), *(run(i) for i in range(n)))
         window.close()
         drained_s = max(0.0, time.perf_counter() - end_at)
     finally:
         await asyncio.gather(*(cl.aclose() for cl in clients))
-    if counts["unsent"]:
-        errors["not sent (drain limit or out of slots)"] += counts["unsent"]
+    if pacer.unsent:
+        errors["not sent (drain limit or out of slots)"] += pacer.unsent
     return {"clients": n, "seconds": dur, "offered_per_s": rate, "interval_per_client_ms": round(interval * 1000, 2),
-            "scheduled": counts["scheduled"], "bookings": counts["bookings"], "unsent": counts["unsent"],
+            "scheduled": pacer.scheduled, "bookings": counts["bookings"], "unsent": pacer.unsent,
             "achieved_per_s": round(counts["completed_in_window"] / dur, 1),
-            "hold": _pcts(hold_ms), "confirm": _pcts(confirm_ms), "booking": _pcts(booking_ms),
-            "started_late": counts["late"], "late_threshold_ms": LATE_S * 1000, "start_lag": _pcts(lag_ms),
+            "hold": paced.pcts(hold_ms), "confirm": paced.pcts(confirm_ms), "booking": paced.pcts(booking_ms),
+            "started_late": pacer.late, "late_threshold_ms": paced.LATE_S * 1000,
+            "start_lag": paced.pcts(pacer.lag_ms),
             "errors": dict(errors), "clients_out_of_slots": counts["exhausted"],
             "free_slots_per_client_min": min(len(s) for s in slots), "slots_needed_per_client": per_client,
             "drained_after_window_s": round(drained_s, 2), **window.stats}  # fmt: skip
@@ -261,7 +202,7 @@ async def _contention(spec: dict[str, Any]) -> dict[str, Any]:
         won: collections.Counter[str] = collections.Counter()
         ms: list[float] = []
         state = {"attempts": 0}
-        window = _Window(spec["server_pid"])
+        window = paced.Window(spec["server_pid"])
 
         async def run(i: int) -> None:
             cl, c = clients[i], spec["clients"][i]
@@ -304,22 +245,9 @@ async def _contention(spec: dict[str, Any]) -> dict[str, Any]:
             "successes": counts["201"], "conflicts": conflicts,
             "conflicts_by_kind": {k[4:]: v for k, v in counts.items() if k.startswith("409")}, "other": other,
             "successes_per_slot_max": max(won.values()) if won else 0, "slots_won": len(won),
-            "latency": _pcts(ms), **window.stats}  # fmt: skip
-
-
-def _main() -> None:
-    mode = sys.argv[1]
-    spec = json.loads(sys.stdin.read())
-    try:
-        import uvloop
-
-        runner: Callable[..., Any] = uvloop.run
-    except ImportError:  # pragma: no cover
-        runner = asyncio.run
-    fn = {"throughput": _throughput, "paced": _paced, "contention": _contention}[mode]
-    print(json.dumps(runner(fn(spec))))
+            "latency": paced.pcts(ms), **window.stats}  # fmt: skip
 
 
 if __name__ == "__main__":
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
-    _main()
+    paced.client_main({"throughput": _throughput, "paced": _paced, "contention": _contention})

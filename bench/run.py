@@ -550,6 +550,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--profile", action="store_true", help="also sample our server with py-spy under /me load")
     p.add_argument("--no-save", action="store_true", help="do not write bench/results/<timestamp>.json")
     booking.add_arguments(p)
+    search_bench.add_arguments(p)
     worker_bench.add_arguments(p)
     realtime_bench.add_arguments(p)
     return p.parse_args(argv)

@@ -13,11 +13,18 @@ next to a bare FastAPI endpoint and a raw asyncpg primary-key read measured in t
 - **popular**: 200 queries in rotation, so after the warm-up nearly every answer comes from the cache.
 
 Target: p95 < 50 ms (issue 3). A round takes about 50 s with the default 10 s per load run.
+
+The closed loop keeps 32 requests in flight: on a 2-core machine that is saturation, and its p95 is mostly
+queueing (Little's law: 32 / throughput). After the rounds, a **paced** curve (``--search-rates``, default
+200,400,600 req/s; bench/search_paced.py) offers distinct queries at fixed rates over the same 32 connections
+(open loop, latency from each request's intended start): the latency a user sees at a given load.
+
 ``--profile`` adds a py-spy sample of the server under each mix (markers: routing, cache lookup, query, ...).
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import random
 import uuid
@@ -25,7 +32,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
-from bench import loadgen
+from bench import loadgen, search_paced
 
 PRACTITIONERS = 10_000
 TENANTS = 100
@@ -56,6 +63,15 @@ COLUMNS = [
     "specialty_codes", "specialty_names", "languages", "modes", "min_price_minor", "max_price_minor", "currency",
     "location_name", "city", "timezone", "latitude", "longitude", "next_free_at", "words",
 ]  # fmt: skip
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """Options of the search section (called by bench.run.parse_args)."""
+    g = p.add_argument_group("search")
+    g.add_argument("--search-rates", type=lambda v: [float(x) for x in v.split(",") if x.strip()],
+                   default="200,400,600", metavar="R1,R2,...",
+                   help="req/s offered by the paced (open-loop) runs of distinct queries, after the closed loop"
+                        " (default 200,400,600; '': none)")  # fmt: skip
 
 
 def log(message: str) -> None:
@@ -278,6 +294,8 @@ def bench_search(args: Any, server: Any, db: Any) -> dict[str, Any]:
     finally:
         for s in (bare, raw):
             s.stop()
+    # The paced curve: distinct queries at fixed offered rates (open loop), each on paths never sent before.
+    paced = search_paced.curve(args, server, args.search_rates, fresh) if args.search_rates else []
     if args.profile:
         profiles["distinct"] = _profile(args, server, fresh(20_000, 99), "distinct")
         profiles["popular"] = _profile(args, server, popular, "popular")
@@ -285,7 +303,8 @@ def bench_search(args: Any, server: Any, db: Any) -> dict[str, Any]:
     runs["distinct"]["distinct_queries"] = len(distinct[0][1])
     runs["popular"]["distinct_queries"] = len(popular)
     return {**info, "concurrency": args.concurrency, "duration_s": args.duration, "warmup_s": args.warmup,
-            "rounds": args.rounds, "target_p95_ms": TARGET_P95_MS, "runs": runs, "profiles": profiles}  # fmt: skip
+            "rounds": args.rounds, "target_p95_ms": TARGET_P95_MS, "runs": runs, "paced": paced,
+            "profiles": profiles}  # fmt: skip
 
 
 def table_lines(report: dict[str, Any]) -> list[str]:
@@ -321,6 +340,7 @@ def table_lines(report: dict[str, Any]) -> list[str]:
             f" {t['server_cpu_pct'] or 0:7.0f}% {per_req} {t['postgres_cpu_pct'] or 0:6.0f}%"
             f" {t['machine_busy_pct'] or 0:7.0f}%  {t['errors'] or 0}{verdict}"
         )
+    lines += search_paced.table_lines(s)
     for name, prof in (s.get("profiles") or {}).items():
         if "error" in prof:
             lines.append(f"  profile of {name}: {prof['error']}")
