@@ -96,6 +96,7 @@ def bench_booking(args: argparse.Namespace, server: Server, db: BenchDatabase) -
         "target_p95_ms": 100,
     }
     if args.booking_rate > 0:
+        out["settled_before_paced"] = _settle(db.owner_url)
         out["paced"] = _paced(server, spec, args.booking_rate)
     if args.profile:
         seconds = max(3, int(args.duration))
@@ -109,6 +110,7 @@ def bench_booking(args: argparse.Namespace, server: Server, db: BenchDatabase) -
              "slots": args.contention_slots, "attempts": args.contention_attempts, "time_limit": 240}  # fmt: skip
     log(f"  contention: {n} clients, {args.contention_slots} slots of one practitioner,"
         f" {args.contention_attempts} hold attempts")  # fmt: skip
+    out["settled_before_contention"] = _settle(db.owner_url)
     con = _client_process("contention", cspec, timeout=300)
     con["db"] = asyncio.run(_check_db(db.owner_url, contested, con["slot_starts"]))
     log(f"  {con['attempts']} attempts in {con['seconds']:.1f} s ({con['attempts_per_s']:.0f}/s): {con['successes']}"
@@ -117,6 +119,33 @@ def bench_booking(args: argparse.Namespace, server: Server, db: BenchDatabase) -
         f" {con['db']['active_per_slot_min']}-{con['db']['active_per_slot_max']}")  # fmt: skip
     out["contention"] = con
     return out
+
+
+_BACKLOG = "SELECT count(*) FROM outbox WHERE status IN ('pending', 'running')"
+
+
+def _settle(owner_url: str, limit: float = 120.0) -> dict[str, Any]:
+    """Let the server's in-process worker finish the previous run's events (each booking leaves two for the
+    notifications and live updates) before the next run, so one run's background work is not measured in
+    the next: wait until the outbox has nothing pending, at most ``limit`` seconds."""
+    import asyncpg
+
+    async def wait() -> dict[str, Any]:
+        conn = await asyncpg.connect(owner_url, timeout=5)
+        try:
+            t0 = time.perf_counter()
+            first = left = int(await conn.fetchval(_BACKLOG))
+            while left and time.perf_counter() - t0 < limit:
+                await asyncio.sleep(0.5)
+                left = int(await conn.fetchval(_BACKLOG))
+            return {"events_at_start": first, "events_left": left, "seconds": round(time.perf_counter() - t0, 1)}
+        finally:
+            await conn.close()
+
+    settled = asyncio.run(wait())
+    log(f"  settling: {settled['events_at_start']} outbox events of the previous run, {settled['events_left']} left"
+        f" after {settled['seconds']} s")  # fmt: skip
+    return settled
 
 
 def _paced(server: Server, spec: dict[str, Any], rate: float) -> dict[str, Any]:
