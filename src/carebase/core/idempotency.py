@@ -54,7 +54,8 @@ async def run_once_on(
     status_code: int,
     run: Callable[[], Awaitable[object]],
 ) -> Response:
-    """Run ``run`` (which returns a JSON-able result) once per key; replay it afterwards. The stored response
+    """Run ``run`` (which returns a JSON-able result) once per key; replay it afterwards (``fingerprint``, the
+    request's ``request_fingerprint``, matters only with a key). The stored response
     commits with the work: in ``conn``'s transaction, or, when none is open (a handler whose statements are
     each their own), in one opened here for the lookup, the work and the store."""
     if key is None:
