@@ -7,7 +7,6 @@ the report gives self time by library and the share of samples in the code paths
 from __future__ import annotations
 
 import argparse
-import collections
 import subprocess
 import time
 from collections.abc import Callable
@@ -22,14 +21,13 @@ MARKERS = {
     "availability(): load + compute": "availability (carebase/scheduling/availability.py",
     "compute_slots (pure Python)": "compute_slots (",
     "availability_read (response objects)": "availability_read (",
-    "the availability SQL (asyncpg fetchrow)": "fetchrow (asyncpg",
+    "asyncpg fetchrow (availability's load; hold's load and insert; confirm)": "fetchrow (asyncpg",
     "place_hold": "place_hold (",
-    "is_free (availability over 3 days)": "is_free (",
-    "insert_exclusive (savepoint + INSERT)": "insert_exclusive (",
-    "expire_stale_holds": "expire_stale_holds (",
-    "confirm": "confirm (carebase/scheduling/booking.py",
-    "audit.record": "record (carebase/audit/service.py",
-    "outbox emit": "emit (carebase/core/outbox.py",
+    "hold_on": "hold_on (",
+    "confirm_on": "confirm_on (",
+    "waiting for the audit linker (link_after_commit)": "link_after_commit (",
+    "audit events' canonical JSON (pending_args)": "pending_args (",
+    "the in-process worker (outbox handlers)": "run_batch (carebase/core/worker",
     "JWT verify": "verify_access_token (",
     "principal lookup": "load_principal (",
     "BEGIN (asyncpg Transaction.start)": "Transaction.start (",
@@ -62,23 +60,9 @@ def profile_server(server: Server, seconds: int, run_load: Callable[[], Any], na
     err = spy_proc.stderr
     if spy_proc.returncode != 0 or not out.exists():
         return {"error": f"py-spy failed ({spy_proc.returncode}): {err[-500:]}"}
-    total = 0
-    libs: collections.Counter[str] = collections.Counter()
-    marks: collections.Counter[str] = collections.Counter()
-    for line in out.read_text().splitlines():
-        stack, _, count = line.rpartition(" ")
-        if not count.isdigit():
-            continue
-        n = int(count)
-        total += n
-        libs[prof._library(stack.split(";")[-1])] += n
-        for key, needle in MARKERS.items():
-            if needle in stack:
-                marks[key] += n
-    pct = (lambda n: round(100 * n / total, 1)) if total else (lambda n: 0.0)
-    return {"samples": total, "collapsed_stacks": str(out),
-            "by_library_pct": {k: pct(v) for k, v in libs.most_common(12)},
-            "markers_pct": {k: pct(marks[k]) for k in MARKERS if marks[k]}}  # fmt: skip
+    summary = prof.summarise(out, MARKERS, libraries=12)
+    summary["markers_pct"] = {k: v for k, v in summary["markers_pct"].items() if v}
+    return {**summary, "collapsed_stacks": str(out)}
 
 
 def profile_get(args: argparse.Namespace, server: Server, path: str, auth: dict[str, str], name: str) -> dict:

@@ -19,6 +19,7 @@ import shutil
 import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
 from bench import loadgen
 
@@ -62,7 +63,9 @@ def _library(frame: str) -> str:
     return parts[0]
 
 
-def summarise(collapsed: Path) -> dict[str, object]:
+def summarise(collapsed: Path, markers: dict[str, str] = MARKERS, libraries: int = 15) -> dict[str, Any]:
+    """Self time by library (the ``libraries`` largest) and the share of samples whose stack holds each of
+    ``markers``' frames, from py-spy's collapsed stacks."""
     total = 0
     libs: collections.Counter[str] = collections.Counter()
     marks: collections.Counter[str] = collections.Counter()
@@ -73,18 +76,20 @@ def summarise(collapsed: Path) -> dict[str, object]:
         n = int(count)
         total += n
         libs[_library(stack.split(";")[-1])] += n
-        for name, needle in MARKERS.items():
+        for name, needle in markers.items():
             if needle in stack:
                 marks[name] += n
     pct = (lambda n: round(100 * n / total, 1)) if total else (lambda n: 0.0)
     return {
         "samples": total,
-        "by_library_pct": {k: pct(v) for k, v in libs.most_common(15)},
-        "markers_pct": {k: pct(marks[k]) for k in MARKERS},
+        "by_library_pct": {k: pct(v) for k, v in libs.most_common(libraries)},
+        "markers_pct": {k: pct(marks[k]) for k in markers},
     }
 
 
-def profile_me(spec: loadgen.Spec, generator: str, out: Path, rate: int = 250) -> dict[str, object]:
+def profile_me(
+    spec: loadgen.Spec, generator: str, out: Path, rate: int = 250, markers: dict[str, str] = MARKERS
+) -> dict[str, Any]:
     spy = py_spy()
     if spy is None:
         return {"error": "py-spy is not installed (.venv/bin/pip install py-spy)"}
@@ -98,7 +103,7 @@ def profile_me(spec: loadgen.Spec, generator: str, out: Path, rate: int = 250) -
     _, err = spy_proc.communicate(timeout=60)
     if spy_proc.returncode != 0 or not out.exists():
         return {"error": f"py-spy failed ({spy_proc.returncode}): {err[-500:]}"}
-    summary = summarise(out)
+    summary = summarise(out, markers)
     summary["collapsed_stacks"] = str(out)
     summary["rps_while_sampled"] = result.rps
     return summary

@@ -212,17 +212,7 @@ def _profile(args: Any, server: Any, paths: list[str], name: str) -> dict[str, A
     spec = loadgen.Spec(HOST, server.port, "/api/v1/directory/search", paths=paths, concurrency=args.concurrency,
                         duration=args.duration, warmup=0, server_pids=[server.pid])  # fmt: skip
     log(f"  profiling search ({name}) with py-spy")
-    summary = prof.profile_me(spec, args.generator, out)
-    if "error" not in summary:
-        total, marks = 0, dict.fromkeys(MARKERS, 0)
-        for line in out.read_text().splitlines():
-            stack, _, count = line.rpartition(" ")
-            if count.isdigit():
-                total += int(count)
-                for key, needle in MARKERS.items():
-                    marks[key] += int(count) if needle in stack else 0
-        summary["markers_pct"] = {k: round(100 * v / total, 1) if total else 0.0 for k, v in marks.items()}
-    return summary
+    return prof.profile_me(spec, args.generator, out, markers=MARKERS)
 
 
 def bench_search(args: Any, server: Any, db: Any) -> dict[str, Any]:
