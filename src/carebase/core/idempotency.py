@@ -50,12 +50,12 @@ async def run_once_on(
     tenant_id: uuid.UUID,
     user_id: uuid.UUID,
     key: str | None,
-    fingerprint: str,
+    fingerprint: Callable[[], str],
     status_code: int,
     run: Callable[[], Awaitable[object]],
 ) -> Response:
-    """Run ``run`` (which returns a JSON-able result) once per key; replay it afterwards (``fingerprint``, the
-    request's ``request_fingerprint``, matters only with a key). The stored response
+    """Run ``run`` (which returns a JSON-able result) once per key; replay it afterwards. ``fingerprint`` gives
+    the request's ``request_fingerprint``; it is called only when there is a key. The stored response
     commits with the work: in ``conn``'s transaction, or, when none is open (a handler whose statements are
     each their own), in one opened here for the lookup, the work and the store."""
     if key is None:
@@ -63,7 +63,7 @@ async def run_once_on(
     if not _KEY.match(key):
         raise ValidationFailed.field("Idempotency-Key", "Use 8 to 200 letters, digits or . _ : -")
     async with raw_transaction_unless_open(conn, tenant_id=tenant_id, user_id=user_id):
-        return await _run_once_in_transaction(conn, tenant_id, user_id, key, fingerprint, status_code, run)
+        return await _run_once_in_transaction(conn, tenant_id, user_id, key, fingerprint(), status_code, run)
 
 
 async def _run_once_in_transaction(
@@ -95,7 +95,7 @@ async def run_once(
     tenant_id: uuid.UUID,
     user_id: uuid.UUID,
     key: str | None,
-    fingerprint: str,
+    fingerprint: Callable[[], str],
     status_code: int,
     run: Callable[[], Awaitable[object]],
 ) -> Response:

@@ -44,7 +44,8 @@ async def register_patient(
 
     return await run_once(
         ctx.session, tenant_id=ctx.principal.tenant_id, user_id=ctx.principal.user_id, key=idempotency_key,
-        fingerprint=request_fingerprint("POST", "/patients", body.model_dump(mode="json")), status_code=201, run=run,
+        fingerprint=lambda: request_fingerprint("POST", "/patients", body.model_dump(mode="json")), status_code=201,
+        run=run,
     )  # fmt: skip
 
 

@@ -59,8 +59,8 @@ async def place_hold(body: HoldCreate, ctx: RawBooker, idempotency_key: Idempote
 
     return await run_once_on(
         ctx.conn, tenant_id=ctx.principal.tenant_id, user_id=ctx.principal.user_id, key=idempotency_key,
-        fingerprint=request_fingerprint("POST", "/holds", body.model_dump(mode="json")) if idempotency_key else "",
-        status_code=201, run=run,
+        fingerprint=lambda: request_fingerprint("POST", "/holds", body.model_dump(mode="json")), status_code=201,
+        run=run,
     )  # fmt: skip
 
 
@@ -73,8 +73,8 @@ async def confirm(appointment_id: uuid.UUID, ctx: RawBooker, idempotency_key: Id
 
     return await run_once_on(
         ctx.conn, tenant_id=ctx.principal.tenant_id, user_id=ctx.principal.user_id, key=idempotency_key,
-        fingerprint=request_fingerprint("POST", f"/appointments/{appointment_id}/confirm", {}) if idempotency_key
-        else "", status_code=200, run=run,
+        fingerprint=lambda: request_fingerprint("POST", f"/appointments/{appointment_id}/confirm", {}),
+        status_code=200, run=run,
     )  # fmt: skip
 
 

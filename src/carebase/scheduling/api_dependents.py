@@ -37,8 +37,8 @@ async def add_dependent(
 
     return await run_once(
         ctx.session, tenant_id=ctx.principal.tenant_id, user_id=ctx.principal.user_id, key=idempotency_key,
-        fingerprint=request_fingerprint("POST", "/my/dependents", body.model_dump(mode="json")), status_code=201,
-        run=run,
+        fingerprint=lambda: request_fingerprint("POST", "/my/dependents", body.model_dump(mode="json")),
+        status_code=201, run=run,
     )  # fmt: skip
 
 
