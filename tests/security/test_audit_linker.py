@@ -4,6 +4,8 @@ before the response in the normal case, by the worker's sweep when the web proce
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
@@ -21,6 +23,18 @@ from tests.scheduling.test_booking import free_slots, hold
 pytestmark = pytest.mark.usefixtures("client")
 
 _PENDING = "SELECT count(*) FROM audit_pending WHERE tenant_id = :t"
+
+
+@asynccontextmanager
+async def _linking_through(app, dsn: str) -> AsyncIterator[None]:  # type: ignore[no-untyped-def]
+    """The process links through a linker on ``dsn`` for the block, then through the app's own again."""
+    other = linker.GroupLinker(dsn)
+    linker.install(other)
+    try:
+        yield
+    finally:
+        linker.install(app.state.audit_linker)
+        await other.close()
 
 
 async def test_a_booking_is_in_the_chain_when_its_response_arrives(client, factory, owner_sessionmaker):
@@ -46,18 +60,13 @@ async def test_events_left_unlinked_are_linked_by_the_worker_sweep(
     headers = await factory.headers(await factory.user(clinic.tenant, "receptionist"))
     patient = await factory.patient(clinic.tenant)
     slot = (await free_slots(client, headers, clinic))[0]
-    unreachable = linker.GroupLinker("postgresql://carebase_app@127.0.0.1:9/nowhere")
-    linker.install(unreachable)
     # Made a minute ago, as if the process had died then: old enough for the sweep.
     monkeypatch.setattr(audit_service, "utcnow", lambda: datetime.now(UTC) - timedelta(minutes=1))
-    try:
+    async with _linking_through(app, "postgresql://carebase_app@127.0.0.1:9/nowhere"):
         held = await hold(client, headers, clinic, patient, slot["starts_at"])
         assert held.status_code == 201, held.text
         confirmed = await client.post(f"/api/v1/appointments/{held.json()['id']}/confirm", headers=headers)
         assert confirmed.status_code == 200, confirmed.text
-    finally:
-        linker.install(app.state.audit_linker)
-        await unreachable.close()
     assert await scalar(owner_sessionmaker, _PENDING, t=clinic.tenant.id) == 2
     assert not await audit_actions(owner_sessionmaker, clinic.tenant.id, action="scheduling.appointment.booked")
 
@@ -91,15 +100,12 @@ async def test_a_database_that_stops_answering_does_not_hold_the_booking(
     silent = await asyncio.start_server(accept_and_say_nothing, "127.0.0.1", 0)
     port = silent.sockets[0].getsockname()[1]
     monkeypatch.setattr(linker, "TIMEOUT", 0.5)
-    stuck = linker.GroupLinker(f"postgresql://carebase_app@127.0.0.1:{port}/carebase")
-    linker.install(stuck)
     try:
-        started = asyncio.get_running_loop().time()
-        held = await hold(client, headers, clinic, patient, slot["starts_at"])
-        waited = asyncio.get_running_loop().time() - started
+        async with _linking_through(app, f"postgresql://carebase_app@127.0.0.1:{port}/carebase"):
+            started = asyncio.get_running_loop().time()
+            held = await hold(client, headers, clinic, patient, slot["starts_at"])
+            waited = asyncio.get_running_loop().time() - started
     finally:
-        linker.install(app.state.audit_linker)
-        await stuck.close()
         for writer in hung:
             writer.close()
         silent.close()
