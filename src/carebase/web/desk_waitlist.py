@@ -9,7 +9,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Request
@@ -30,7 +30,7 @@ from carebase.scheduling.permissions import SchedulingPermission as P
 from carebase.tenancy import service as tenancy
 from carebase.web.auth import Web, WebCtx, WebRoute, db_of, parse_uuid
 from carebase.web.forms import errors_from_service, keep, read_form
-from carebase.web.slots import names_of, today_in
+from carebase.web.slots import names_of, party_names, today_in
 from carebase.web.templating import partial, render
 
 router = APIRouter(route_class=WebRoute)
@@ -95,14 +95,9 @@ async def _rows(session: AsyncSession, principal: Principal, practitioner_id: uu
     if not entries:
         return []
 
-    def names(model: Any, ids: set[uuid.UUID], *cols: Any) -> Any:
-        return names_of(session, model, ids, *cols)
-
-    people = await names(Patient, {e.patient_id for e in entries}, Patient.given_name, Patient.family_name, Patient.mrn)
-    doctors = await names(Practitioner, {e.practitioner_id for e in entries}, Practitioner.display_name)
-    services = await names(Service, {e.service_id for e in entries}, Service.name)
+    people, doctors, services = await party_names(session, entries)
     offers = {e.offered_appointment_id for e in entries if e.status == "offered" and e.offered_appointment_id}
-    starts = await names(Appointment, offers, Appointment.starts_at) if offers else {}
+    starts = await names_of(session, Appointment, offers, Appointment.starts_at) if offers else {}
     rows = []
     for e in entries:
         given, family, mrn = people.get(e.patient_id, ("", "", ""))

@@ -148,18 +148,22 @@ async def names_of(session: AsyncSession, model: Any, ids: set[uuid.UUID], *cols
     return {r[0]: r[1:] for r in found}
 
 
+async def party_names(session: AsyncSession, rows: list[Any]) -> tuple[dict[uuid.UUID, Any], ...]:
+    """For rows naming a patient, a practitioner and a service (appointments, waitlist entries): patients'
+    (given name, family name, MRN), practitioners' (display name,) and services' (name,) by id, one query each."""
+    patients = await names_of(session, Patient, {r.patient_id for r in rows}, Patient.given_name, Patient.family_name,
+                              Patient.mrn)  # fmt: skip
+    doctors = await names_of(session, Practitioner, {r.practitioner_id for r in rows}, Practitioner.display_name)
+    services = await names_of(session, Service, {r.service_id for r in rows}, Service.name)
+    return patients, doctors, services
+
+
 async def cards(session: AsyncSession, rows: list[Appointment]) -> list[Card]:
     """Names for appointment rows: one query per kind of name, whatever the number of rows."""
     if not rows:
         return []
-
-    def names(model: Any, ids: set[uuid.UUID], *cols: Any) -> Any:
-        return names_of(session, model, ids, *cols)
-
-    patients = await names(Patient, {a.patient_id for a in rows}, Patient.given_name, Patient.family_name, Patient.mrn)
-    doctors = await names(Practitioner, {a.practitioner_id for a in rows}, Practitioner.display_name)
-    services = await names(Service, {a.service_id for a in rows}, Service.name)
-    locations = await names(Location, {a.location_id for a in rows}, Location.name, Location.timezone)
+    patients, doctors, services = await party_names(session, rows)
+    locations = await names_of(session, Location, {a.location_id for a in rows}, Location.name, Location.timezone)
     out = []
     for a in rows:
         given, family, mrn = patients.get(a.patient_id, ("", "Unknown patient", ""))
