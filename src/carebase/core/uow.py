@@ -71,21 +71,20 @@ async def unit_of_work(
 
 
 @asynccontextmanager
-async def raw_unit_of_work(
-    conn: asyncpg.Connection,
-    *,
-    tenant_id: uuid.UUID | None = None,
-    user_id: uuid.UUID | None = None,
-    platform_admin: bool = False,
-) -> AsyncIterator[list[Callable[[], None]]]:
-    """The unit of work's rules on a raw connection (the hot paths): one transaction, begun in the
-    tenant's context when given (one round trip, ``begin_statement``), committed when the block ends,
-    rolled back on an error unless it ``keep_changes``. Yields the list of callbacks to run once (and
-    if) it has committed."""
-    callbacks: list[Callable[[], None]] = []
-    await conn.execute(begin_statement(tenant_id=tenant_id, user_id=user_id, platform_admin=platform_admin))
+async def raw_transaction_unless_open(
+    conn: asyncpg.Connection, *, tenant_id: uuid.UUID, user_id: uuid.UUID
+) -> AsyncIterator[None]:
+    """The block inside a transaction, for the rare steps of the one-statement hot paths (``hold_confirm``,
+    ``idempotency``) that need several statements to hold together: the caller's transaction when one is
+    open (its context is already set), else one of its own with the unit of work's rules, begun in the
+    tenant's context (one round trip, ``begin_statement``), committed when the block ends, rolled back on
+    an error unless it ``keep_changes``."""
+    if conn.is_in_transaction():
+        yield
+        return
+    await conn.execute(begin_statement(tenant_id=tenant_id, user_id=user_id))
     try:
-        yield callbacks
+        yield
     except CarebaseError as exc:
         if exc.keep_changes:
             await conn.execute("COMMIT")
@@ -96,18 +95,3 @@ async def raw_unit_of_work(
         await rollback_quietly(conn)
         raise
     await conn.execute("COMMIT")
-    run_callbacks(callbacks)
-
-
-@asynccontextmanager
-async def raw_transaction_unless_open(
-    conn: asyncpg.Connection, *, tenant_id: uuid.UUID, user_id: uuid.UUID
-) -> AsyncIterator[None]:
-    """The block inside a transaction: the caller's when one is open (its context is already set), else a
-    ``raw_unit_of_work`` of its own. For the rare steps of the one-statement hot paths (``hold_confirm``)
-    that need several statements to hold together."""
-    if conn.is_in_transaction():
-        yield
-        return
-    async with raw_unit_of_work(conn, tenant_id=tenant_id, user_id=user_id):
-        yield

@@ -23,10 +23,9 @@ from carebase.core.context import actor_var, tenant_var
 from carebase.core.db import Database
 from carebase.core.errors import NotAuthenticated, PermissionDenied
 from carebase.core.ratelimit import RateLimiter
-from carebase.core.uow import raw_unit_of_work, run_callbacks, unit_of_work
+from carebase.core.uow import run_callbacks, unit_of_work
 from carebase.identity.principal import Principal
 from carebase.identity.principal_cache import PrincipalCache
-from carebase.identity.roles import Role
 from carebase.identity.sessions import load_principal, load_principal_raw
 from carebase.identity.tokens import AccessClaims, verify_access_token
 
@@ -133,26 +132,23 @@ def require(permission: str) -> Callable[..., Coroutine[Any, Any, Ctx]]:
 
 @dataclass(frozen=True, slots=True)
 class RawCtx:
-    """What a hot-path handler gets instead of ``Ctx``: the principal, its transaction on a raw pool
-    connection (in the tenant's context), and callbacks to run after the commit."""
+    """What a hot-path handler gets instead of ``Ctx``: the principal, a raw pool connection outside any
+    transaction, and callbacks to run once the handler's writes have committed."""
 
     principal: Principal
     conn: asyncpg.Connection
     after_commit: list[Callable[[], None]] = field(default_factory=list)
 
 
-def raw_require(permission: str, *, transaction: bool = True) -> Callable[[Request], AsyncIterator[RawCtx]]:
-    """``require(permission)`` on the raw pool instead of an ORM session, in a ``raw_unit_of_work``.
-    The principal comes from the principal cache (kept honest by the database's announcements, see
-    ``principal_cache``), so the transaction begins in its context in one round trip; on a miss,
-    ``app_authenticate`` checks the session and sets the context inside the transaction, as ``Auth``
-    does. Then ``enforce``. Declare it with ``Depends(..., scope="function")``: the transaction
-    commits before the response is sent.
-
-    ``transaction=False`` is for handlers whose writes are each one statement that sets its own context
-    (the booking functions, migration 0015): no transaction is opened, each statement is its own, and the
-    callbacks run once the handler has returned. Such a handler opens a transaction itself
-    (``raw_transaction_unless_open``) for anything that takes several statements."""
+def raw_require(permission: str) -> Callable[[Request], AsyncIterator[RawCtx]]:
+    """``require(permission)`` on the raw pool instead of an ORM session, for handlers whose writes are each
+    one statement that sets its own tenant context (the booking functions, migration 0015): no transaction
+    is opened, each statement is its own, and the callbacks run once the handler has returned. Such a
+    handler opens a transaction itself (``raw_transaction_unless_open``) for anything that takes several
+    statements. The principal comes from the principal cache (kept honest by the database's announcements,
+    see ``principal_cache``); on a miss, ``app_authenticate`` checks the session, as ``Auth`` does. Then
+    ``enforce``. Declare it with ``Depends(..., scope="function")``: the callbacks run before the response
+    is sent."""
 
     async def dependency(request: Request) -> AsyncIterator[RawCtx]:
         claims = verify_access_token(bearer_token(request))
@@ -160,32 +156,17 @@ def raw_require(permission: str, *, transaction: bool = True) -> Callable[[Reque
         generation = principals.generation
         principal = principals.get(claims)
         async with get_db(request).raw_connection() as conn:
-            if not transaction:
-                ctx = await _raw_ctx(request, conn, principal, claims, generation, permission, [])
-                yield ctx
-                run_callbacks(ctx.after_commit)
-                return
-            context = {} if principal is None else {
-                "tenant_id": principal.tenant_id, "user_id": principal.user_id,
-                "platform_admin": principal.role is Role.PLATFORM_ADMIN,
-            }  # fmt: skip
-            async with raw_unit_of_work(conn, **context) as callbacks:
-                yield await _raw_ctx(request, conn, principal, claims, generation, permission, callbacks)
+            if principal is None:
+                principal = await load_principal_raw(conn, claims)
+                principals.put(principal, generation)
+            tenant_var.set(str(principal.tenant_id))
+            actor_var.set(str(principal.user_id))
+            await enforce(request, principal, permission)
+            ctx = RawCtx(principal, conn)
+            yield ctx
+            run_callbacks(ctx.after_commit)
 
     return dependency
-
-
-async def _raw_ctx(
-    request: Request, conn: asyncpg.Connection, principal: Principal | None, claims: AccessClaims, generation: int,
-    permission: str, callbacks: list[Callable[[], None]],
-) -> RawCtx:  # fmt: skip
-    if principal is None:
-        principal = await load_principal_raw(conn, claims)
-        request.app.state.principal_cache.put(principal, generation)
-    tenant_var.set(str(principal.tenant_id))
-    actor_var.set(str(principal.user_id))
-    await enforce(request, principal, permission)
-    return RawCtx(principal, conn, callbacks)
 
 
 def parse_uuid(value: str) -> uuid.UUID | None:

@@ -38,7 +38,7 @@ IdempotencyKey = Annotated[str | None, Header(max_length=200)]
 
 
 # Hold and confirm: each write is one statement that sets its own context (migration 0015), no transaction.
-RawBooker = Annotated[RawCtx, Depends(raw_require(P.APPOINTMENTS_BOOK, transaction=False), scope="function")]
+RawBooker = Annotated[RawCtx, Depends(raw_require(P.APPOINTMENTS_BOOK), scope="function")]
 
 
 def _row(row: asyncpg.Record) -> dict[str, object]:
