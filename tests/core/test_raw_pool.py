@@ -46,7 +46,7 @@ async def test_no_tenant_context_survives_on_a_pooled_connection(app, client, fa
 
 
 async def test_a_refused_hold_leaves_no_transaction_or_context_behind(app, client, factory, owner_sessionmaker):
-    """The raw unit of work begins with its context in one statement and rolls back on a refusal."""
+    """A refused hold writes nothing and leaves no transaction or tenant context on its connection."""
     clinic = await make_bookable(factory, owner_sessionmaker)
     headers = await factory.headers(await factory.user(clinic.tenant, "receptionist"))
     past = (datetime.now(UTC) - timedelta(hours=1)).isoformat()
