@@ -15,7 +15,9 @@ from tests.scheduling.bookable import make_bookable
 KOLKATA = ZoneInfo("Asia/Kolkata")  # the bookable clinic's zone
 
 
-async def test_booking_the_first_free_slot_moves_next_free_at(client, factory, owner_sessionmaker, database_url):
+async def test_booking_the_first_free_slots_moves_next_free_at_with_one_refresh(
+    client, factory, owner_sessionmaker, database_url, monkeypatch
+):
     clinic = await make_bookable(factory, owner_sessionmaker)
     conn = await asyncpg.connect(asyncpg_dsn(database_url))
     try:
@@ -37,32 +39,44 @@ async def test_booking_the_first_free_slot_moves_next_free_at(client, factory, o
         desk = await factory.user(clinic.tenant, "receptionist")
         headers = await factory.headers(desk)
         patient = await factory.patient(clinic.tenant)
-        # The free slot after the first: 15 minutes later, or the next session's first near a session's end.
+        # The free slots after the first: 15 minutes apart, or the next session's first near a session's end.
         r = await client.get(
             f"/api/v1/practitioners/{clinic.practitioner_id}/availability", headers=headers,
             params={"service_id": str(clinic.service_id), "from": first.astimezone(KOLKATA).date().isoformat(),
                     "days": 3},
         )  # fmt: skip
-        second = min(t for s in r.json()["slots"] if (t := datetime.fromisoformat(s["starts_at"])) > first)
-        r = await client.post(
-            "/api/v1/holds",
-            headers=headers,
-            json={
-                "practitioner_id": str(clinic.practitioner_id),
-                "service_id": str(clinic.service_id),
-                "patient_id": str(patient),
-                "starts_at": first.isoformat(),
-                "source": "front_desk",
-            },
-        )
-        assert r.status_code == 201, r.text
-        await client.post(f"/api/v1/appointments/{r.json()['id']}/confirm", headers=headers)
+        later = sorted(t for s in r.json()["slots"] if (t := datetime.fromisoformat(s["starts_at"])) > first)
+        second, third = later[:2]
+        for starts in (first, second):
+            r = await client.post(
+                "/api/v1/holds",
+                headers=headers,
+                json={
+                    "practitioner_id": str(clinic.practitioner_id),
+                    "service_id": str(clinic.service_id),
+                    "patient_id": str(patient),
+                    "starts_at": starts.isoformat(),
+                    "source": "front_desk",
+                },
+            )
+            assert r.status_code == 201, r.text
+            await client.post(f"/api/v1/appointments/{r.json()['id']}/confirm", headers=headers)
+        refreshed = []
+        real_refresh = listing_refresh.refresh_next_free
+
+        async def counting(c, practitioner_id):
+            refreshed.append(practitioner_id)
+            await real_refresh(c, practitioner_id)
+
+        monkeypatch.setattr(listing_refresh, "refresh_next_free", counting)
         while await run_batch(conn):
             pass
+        # Both bookings' events came in one batch: one refresh saw them both.
+        assert refreshed.count(clinic.practitioner_id) == 1
         after = await conn.fetchval(
             "SELECT next_free_at FROM directory_listings WHERE practitioner_id = $1", clinic.practitioner_id
         )
-        assert after == second
+        assert after == third
         status = await conn.fetch(
             "SELECT status FROM outbox WHERE tenant_id = $1 AND topic = ANY($2::text[])",
             clinic.tenant.id, list(listing_refresh.TOPICS),

@@ -143,3 +143,53 @@ async def test_worker_loop_is_woken_by_notify(conn, database_url, topic, n):
     await asyncio.wait_for(seen.wait(), 2)  # well before the 5 s safety poll
     stop.set()
     await asyncio.wait_for(task, 5)
+
+
+async def test_a_batch_handler_gets_the_batch_at_once_and_a_bad_event_fails_alone(conn, topic, monkeypatch):
+    from carebase.core.worker import unregister
+
+    other = f"{topic}.other"
+    calls: list[int] = []
+    bad: set = set()
+
+    async def many(c, events):
+        calls.append(len(events))
+        await c.executemany("INSERT INTO worker_test_effects (event_id, handler) VALUES ($1, 'batch')",
+                            [(e["id"],) for e in events])  # fmt: skip
+        if bad & {e["id"] for e in events}:
+            raise RuntimeError("one bad event")
+
+    @handler(topic, name=f"{topic}.each")
+    async def each(c, event):
+        await c.execute("INSERT INTO worker_test_effects (event_id, handler) VALUES ($1, 'each')", event["id"])
+
+    try:
+        for t in (topic, other):
+            handler(t, batch=True, name=f"{topic}.batch")(many)
+        ids = await insert_events(conn, topic, 3) + await insert_events(conn, other, 2)
+        bad.add(ids[1])
+        assert await Runner(conn, topics=[topic, other]).run_batch() == 5
+        # Once with all five (across both topics), then one at a time after it raised.
+        assert calls == [5, 1, 1, 1, 1, 1]
+        rows = {r["id"]: r for r in await conn.fetch(
+            "SELECT id, status, last_error FROM outbox WHERE id = ANY($1::uuid[])", ids)}  # fmt: skip
+        assert {i for i in ids if rows[i]["status"] == "done"} == set(ids) - {ids[1]}
+        assert (rows[ids[1]]["status"], rows[ids[1]]["last_error"]) == ("pending", f"{topic}.batch: RuntimeError")
+        done = await effects(conn, ids)
+        assert done == {**{(i, "batch"): 1 for i in ids if i != ids[1]},
+                        **{(i, "each"): 1 for i in ids[:3] if i != ids[1]}}  # fmt: skip
+
+        bad.clear()  # the provider is back: the retry runs the bad event's handlers, the others' not again
+        await conn.execute("UPDATE outbox SET available_at = now() WHERE id = $1", ids[1])
+        assert await Runner(conn, topics=[topic, other]).run_batch() == 1
+        await conn.execute("UPDATE outbox SET status = 'pending' WHERE id = ANY($1::uuid[])", ids)
+        assert await Runner(conn, topics=[topic, other]).run_batch() == 5  # replayed: the records skip them all
+        assert calls == [5, 1, 1, 1, 1, 1, 1]
+        assert set((await effects(conn, ids)).values()) == {1}
+    finally:
+        unregister(other)
+
+
+def test_a_batch_handler_cannot_ask_for_a_session():
+    with pytest.raises(ValueError, match="batch"):
+        handler("test.never", session=True, batch=True)

@@ -67,18 +67,21 @@ async def on_appointment_event(session: AsyncSession, event: dict[str, Any]) -> 
 
     topic, payload = event["topic"], event["payload"]
     template, category = EVENTS[topic]
-    appointment = await session.get(Appointment, uuid.UUID(payload["appointment_id"]))
-    if appointment is None:
+    # The appointment and everything the message names, in one query (they all must exist).
+    found = (await session.execute(
+        select(Appointment, Patient, Practitioner, Location, Service, Organization)
+        .join(Patient, Patient.id == Appointment.patient_id)
+        .join(Practitioner, Practitioner.id == Appointment.practitioner_id)
+        .join(Location, Location.id == Appointment.location_id)
+        .join(Service, Service.id == Appointment.service_id)
+        .join(Organization, Organization.id == Appointment.tenant_id)
+        .where(Appointment.id == uuid.UUID(payload["appointment_id"]))
+    )).first()  # fmt: skip
+    if found is None:
         return 0
+    appointment, patient, practitioner, location, svc, org = found
     if topic == "appointment.reminder" and appointment.status not in ("confirmed", "requested"):
         return 0  # cancelled or moved since the reminder was scheduled
-    patient = await session.get(Patient, appointment.patient_id)
-    practitioner = await session.get(Practitioner, appointment.practitioner_id)
-    location = await session.get(Location, appointment.location_id)
-    svc = await session.get(Service, appointment.service_id)
-    org = await session.get(Organization, appointment.tenant_id)
-    if patient is None or practitioner is None or location is None or svc is None or org is None:
-        return 0
     recipient = await appointment_recipient(session, appointment, patient)
     if recipient is None:
         return 0

@@ -257,11 +257,11 @@ async def notify(
             stmt = insert(Notification).values(**row).on_conflict_do_nothing(
                 index_elements=["tenant_id", "dedupe_key"], index_where=Notification.dedupe_key.is_not(None)
             )
-            inserted = (await session.execute(stmt.returning(Notification.id))).scalar_one_or_none()
+            inserted = (await session.scalars(stmt.returning(Notification))).one_or_none()
             if inserted is not None:
-                created.append(row := await session.get_one(Notification, inserted))
-                if row.channel == "in_app" and row.status == "delivered" and row.user_id:
-                    await _announce(session, row)
+                created.append(inserted)
+                if inserted.channel == "in_app" and inserted.status == "delivered" and inserted.user_id:
+                    await _announce(session, inserted)
     return created
 
 

@@ -3,7 +3,8 @@ in the catch-up log (``realtime_events``) and publishes them on the bus.
 
 Runs in the worker, so a change reaches screens only after its transaction committed. Idempotent:
 a retried outbox event finds its rows (unique per source event and topic) and publishes them again
-with the same ids and sequence numbers, which connections drop as already sent."""
+with the same ids and sequence numbers, which connections drop as already sent. A batch handler: the
+events of one claimed batch are looked up, recorded and published together (one statement each)."""
 
 from __future__ import annotations
 
@@ -43,24 +44,32 @@ def _uuid(value: Any) -> uuid.UUID | None:
         return None
 
 
-async def _patient_user(conn: asyncpg.Connection, patient_id: uuid.UUID | None) -> uuid.UUID | None:
-    if patient_id is None:
-        return None
-    found: uuid.UUID | None = await conn.fetchval("SELECT user_id FROM patients WHERE id = $1", patient_id)
-    return found
+async def _patient_users(conn: asyncpg.Connection, events: list[dict[str, Any]]) -> dict[uuid.UUID, uuid.UUID]:
+    """The portal user of each patient the events name, in one query."""
+    ids = {p for e in events if (p := _uuid((e["payload"] or {}).get("patient_id")))}
+    if not ids:
+        return {}
+    rows = await conn.fetch("SELECT id, user_id FROM patients WHERE id = ANY($1::uuid[]) AND user_id IS NOT NULL",
+                            list(ids))  # fmt: skip
+    return {r["id"]: r["user_id"] for r in rows}
 
 
-async def routes(conn: asyncpg.Connection, event: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
-    """(topic, data) pairs for one outbox event."""
+async def routes(
+    conn: asyncpg.Connection, event: dict[str, Any], patient_users: dict[uuid.UUID, uuid.UUID] | None = None
+) -> list[tuple[str, dict[str, Any]]]:
+    """(topic, data) pairs for one outbox event; ``patient_users`` from ``_patient_users`` (looked up if None)."""
     topic, payload = event["topic"], event["payload"] or {}
     out: list[tuple[str, dict[str, Any]]] = []
     if topic in APPOINTMENT_EVENTS or topic == "waitlist.offered":
+        if patient_users is None:
+            patient_users = await _patient_users(conn, [event])
         data = {k: payload[k] for k in APPOINTMENT_FIELDS if k in payload}
         if location := _uuid(payload.get("location_id")):
             out.append((canonical("board", location), data))
         if practitioner := _uuid(payload.get("practitioner_id")):
             out.append((canonical("doctor", practitioner), data))
-        users = {await _patient_user(conn, _uuid(payload.get("patient_id")))}
+        patient = _uuid(payload.get("patient_id"))
+        users = {patient_users.get(patient) if patient else None}
         if topic == "waitlist.offered":
             users.add(_uuid(payload.get("user_id")))
             data = data | {"offer_expires_at": payload.get("offer_expires_at")}
@@ -89,14 +98,22 @@ async def record_and_publish(
 ) -> list[dict[str, Any]]:
     """Record and publish one outbox event to its topics; returns the bus messages. ``redis_url``
     defaults to the settings' (None: PostgreSQL NOTIFY)."""
-    pairs = await routes(conn, event)
+    return await record_and_publish_many(conn, [event], redis_url)
+
+
+async def record_and_publish_many(
+    conn: asyncpg.Connection, events: list[dict[str, Any]], redis_url: str | None = _FROM_SETTINGS
+) -> list[dict[str, Any]]:
+    """``record_and_publish`` for a batch of events: one lookup, one insert and one publish for them all."""
+    users = await _patient_users(conn, events)
+    pairs = [(event, topic, data) for event in events for topic, data in await routes(conn, event, users)]
     if not pairs:
         return []
-    tenant = event["tenant_id"]
     rows = await conn.fetch(
         INSERT_SQL,
-        [new_id() for _ in pairs], [tenant] * len(pairs), [t for t, _ in pairs], [event["topic"]] * len(pairs),
-        [orjson.dumps(d).decode() for _, d in pairs], [event["id"]] * len(pairs),
+        [new_id() for _ in pairs], [e["tenant_id"] for e, _, _ in pairs], [t for _, t, _ in pairs],
+        [e["topic"] for e, _, _ in pairs], [orjson.dumps(d).decode() for _, _, d in pairs],
+        [e["id"] for e, _, _ in pairs],
     )  # fmt: skip
     messages = [
         {"id": str(r["id"]), "seq": r["seq"], "tenant_id": str(r["tenant_id"]), "topic": r["topic"],
@@ -107,12 +124,14 @@ async def record_and_publish(
     return messages
 
 
-async def publish_event(conn: asyncpg.Connection, event: dict[str, Any]) -> None:
-    await record_and_publish(conn, event)
+async def publish_events(conn: asyncpg.Connection, events: list[dict[str, Any]]) -> None:
+    await record_and_publish_many(conn, events)
 
 
+# One name for every topic, so a claimed batch's events are published together; the name keys the
+# delivery records, and is the one the per-event handler had.
 for _topic in APPOINTMENT_EVENTS + OTHER_EVENTS:
-    handler(_topic)(publish_event)
+    handler(_topic, batch=True, name="carebase.realtime.publish.publish_event")(publish_events)
 
 
 @periodic

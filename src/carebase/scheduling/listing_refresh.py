@@ -60,11 +60,14 @@ async def refresh_next_free(conn: asyncpg.Connection, practitioner_id: uuid.UUID
         )  # fmt: skip
 
 
-async def _on_change(conn: asyncpg.Connection, event: dict[str, Any]) -> None:
-    practitioner = event["payload"].get("practitioner_id")
-    if practitioner:
+async def _on_changes(conn: asyncpg.Connection, events: list[dict[str, Any]]) -> None:
+    """Once per practitioner, however many of the batch's events name them: every event was committed before
+    the batch was claimed, so one refresh now sees them all."""
+    practitioners = dict.fromkeys(p for e in events if (p := (e["payload"] or {}).get("practitioner_id")))
+    for practitioner in practitioners:
         await refresh_next_free(conn, uuid.UUID(practitioner))
 
 
+# The per-event handler's name, so delivery records written before it took batches still count.
 for _topic in TOPICS:
-    handler(_topic)(_on_change)
+    handler(_topic, batch=True, name="carebase.scheduling.listing_refresh._on_change")(_on_changes)

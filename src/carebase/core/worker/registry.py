@@ -1,13 +1,17 @@
 """The handler registry: who consumes which outbox topic, and the periodic housekeeping hooks.
 
-Two handler flavours, both idempotent and both exactly-once in effect:
+Three handler flavours, all idempotent and all exactly-once in effect:
 
 - ``@handler("topic")``: ``async fn(conn: asyncpg.Connection, event: dict)``. Runs inside a transaction on the
   worker's (owner) connection that also records the delivery in ``outbox_deliveries``.
 - ``@handler("topic", session=True)``: ``async fn(session: AsyncSession, event: dict)``. Runs in an owner
   ``AsyncSession`` transaction that also records the delivery.
+- ``@handler("topic", batch=True)``: ``async fn(conn: asyncpg.Connection, events: list[dict])``. Gets every event
+  of a claimed batch it handles (across its topics) in one transaction with their delivery records, so it can do
+  set-based work: one query for the whole batch, one refresh per practitioner however many events name it. If it
+  raises, the runner tries again one event at a time, so one bad event does not hold the others back.
 
-Either way a handler's work and its delivery record commit together: a retried event skips the
+Either way a handler's work and its delivery records commit together: a retried event skips the
 handlers that already succeeded, and a crash mid-handler rolls both back.
 """
 
@@ -30,6 +34,7 @@ class HandlerSpec:
     name: str
     fn: Callable[..., Awaitable[None]]
     session: bool = False
+    batch: bool = False
 
 
 # topic -> handlers, in registration order. ``HANDLERS[topic]`` yields the functions (compatible with
@@ -52,12 +57,17 @@ def handler_name(fn: Callable[..., Any]) -> str:
     return f"{fn.__module__}.{fn.__qualname__}"
 
 
-def handler(topic: str, *, session: bool = False, name: str | None = None) -> Callable[[Any], Any]:
+def handler(
+    topic: str, *, session: bool = False, batch: bool = False, name: str | None = None
+) -> Callable[[Any], Any]:
     """Register ``fn`` for ``topic``. ``name`` (default: module.qualname) keys its delivery records: keep it
-    stable across releases, or events retried after an upgrade run the handler again."""
+    stable across releases, or events retried after an upgrade run the handler again. A batch handler registered
+    for several topics under one name gets their events together."""
+    if session and batch:
+        raise ValueError("a batch handler gets the worker's connection, not a session")
 
     def register(fn: Any) -> Any:
-        spec = HandlerSpec(name or handler_name(fn), fn, session)
+        spec = HandlerSpec(name or handler_name(fn), fn, session, batch)
         specs = SPECS.setdefault(topic, [])
         if any(s.name == spec.name for s in specs):
             return fn  # a module imported twice registers once

@@ -5,8 +5,9 @@ Claim: one statement moves up to ``limit`` rows to ``running`` with a lease (``l
 ``FOR UPDATE SKIP LOCKED`` so concurrent workers never claim the same row. Each claim counts as an
 attempt, so an event that keeps killing its worker still ends up dead.
 
-Run: each handler runs in its own transaction together with its ``outbox_deliveries`` row; a handler
-whose row exists already is skipped (a retry, or a second worker after a lease takeover, which blocks
+Run: batch handlers first, each once with all its events of the batch, then each event's other handlers; a
+handler runs in its own transaction together with its ``outbox_deliveries`` rows; a handler whose row exists
+already is skipped (a retry, or a second worker after a lease takeover, which blocks
 on the unique key until the first commits). Events whose handlers all succeeded are marked ``done`` in
 one statement per batch; a crash before that only costs a skipped re-run after the lease.
 
@@ -47,6 +48,10 @@ WHERE id IN (
 RETURNING id, tenant_id, topic, payload::text AS payload, attempts, dedupe_key, created_at
 """
 RECORD_SQL = "INSERT INTO outbox_deliveries (event_id, handler_name) VALUES ($1, $2) ON CONFLICT DO NOTHING"
+RECORD_MANY_SQL = (
+    "INSERT INTO outbox_deliveries (event_id, handler_name) SELECT unnest($1::uuid[]), $2"
+    " ON CONFLICT DO NOTHING RETURNING event_id"
+)
 DONE_SQL = "UPDATE outbox SET status = 'done', leased_until = NULL, last_error = NULL WHERE id = ANY($1::uuid[])"
 RENEW_SQL = "UPDATE outbox SET leased_until = now() + make_interval(secs => $2) WHERE id = ANY($1::uuid[])"
 RELEASE_SQL = (
@@ -57,6 +62,13 @@ FAIL_SQL = (
     "UPDATE outbox SET status = $2, last_error = $3, available_at = now() + make_interval(secs => $4),"
     " leased_until = NULL WHERE id = $1"
 )
+
+
+def _event(row: asyncpg.Record) -> dict[str, Any]:
+    return {
+        "id": row["id"], "tenant_id": row["tenant_id"], "topic": row["topic"], "payload": orjson.loads(row["payload"]),
+        "attempts": row["attempts"], "dedupe_key": row["dedupe_key"], "created_at": row["created_at"],
+    }  # fmt: skip
 
 
 def backoff(attempts: int, *, base: float | None = None, cap: float = BACKOFF_CAP) -> float:
@@ -93,46 +105,78 @@ class Runner:
         rows = await self.claim(limit)
         if not rows:
             return 0
+        events = [_event(row) for row in rows]
+        failed = await self.run_batch_handlers(events)
         done: list[Any] = []
         renew_at = time.monotonic() + self.lease / 3
-        for index, row in enumerate(rows):
+        for index, event in enumerate(events):
             if self.stop is not None and self.stop.is_set():
                 # Graceful shutdown: hand the rest back at once rather than after the lease.
-                await self.conn.execute(RELEASE_SQL, [r["id"] for r in rows[index:]])
+                await self.conn.execute(RELEASE_SQL, [e["id"] for e in events[index:]])
                 break
             if time.monotonic() > renew_at:
-                await self.conn.execute(RENEW_SQL, [r["id"] for r in rows[index:]], self.lease)
+                await self.conn.execute(RENEW_SQL, [e["id"] for e in events[index:]], self.lease)
                 renew_at = time.monotonic() + self.lease / 3
-            if await self.run_event(row):
-                done.append(row["id"])
+            if event["id"] in failed:
+                await self.failed(event, *failed[event["id"]])
+            elif await self.run_event(event):
+                done.append(event["id"])
         if done:
             await self.conn.execute(DONE_SQL, done)
         return len(rows)
 
-    async def run_event(self, row: asyncpg.Record) -> bool:
-        event = {
-            "id": row["id"], "tenant_id": row["tenant_id"], "topic": row["topic"],
-            "payload": orjson.loads(row["payload"]), "attempts": row["attempts"],
-            "dedupe_key": row["dedupe_key"], "created_at": row["created_at"],
-        }  # fmt: skip
+    async def run_batch_handlers(self, events: list[dict[str, Any]]) -> dict[Any, tuple[str, Exception]]:
+        """Each batch handler once with its events of the batch; returns the events that failed and why."""
+        groups: dict[tuple[str, Any], tuple[HandlerSpec, list[dict[str, Any]]]] = {}
+        for event in events:
+            for spec in SPECS.get(event["topic"], ()):
+                if spec.batch:
+                    groups.setdefault((spec.name, spec.fn), (spec, []))[1].append(event)
+        failed: dict[Any, tuple[str, Exception]] = {}
+        for spec, group in groups.values():
+            try:
+                await self.deliver_batch(spec, group)
+                continue
+            except Exception as exc:
+                if len(group) == 1:
+                    failed[group[0]["id"]] = (spec.name, exc)
+                    continue
+            for event in group:  # one at a time: the bad one fails alone
+                try:
+                    await self.deliver_batch(spec, [event])
+                except Exception as exc:
+                    failed[event["id"]] = (spec.name, exc)
+        return failed
+
+    async def run_event(self, event: dict[str, Any]) -> bool:
         spec: HandlerSpec | None = None
         try:
-            for spec in list(SPECS.get(row["topic"], ())):
-                await self.deliver(spec, event)
+            for spec in list(SPECS.get(event["topic"], ())):
+                if not spec.batch:
+                    await self.deliver(spec, event)
         except Exception as exc:
-            dead = row["attempts"] >= MAX_ATTEMPTS
-            delay = 0.0 if dead else backoff(row["attempts"])
-            await self.conn.execute(
-                FAIL_SQL, row["id"], "dead" if dead else "pending",
-                f"{spec.name if spec else '?'}: {type(exc).__name__}"[:2000], delay,
-            )  # fmt: skip
-            log.warning(
-                "event handler failed",
-                extra={"topic": row["topic"], "event_id": str(row["id"]), "handler": spec.name if spec else None,
-                       "attempts": row["attempts"], "dead": dead, "error": type(exc).__name__},
-            )  # fmt: skip
+            await self.failed(event, spec.name if spec else "?", exc)
             return False
         return True
+
+    async def failed(self, event: dict[str, Any], handler: str, exc: Exception) -> None:
+        dead = event["attempts"] >= MAX_ATTEMPTS
+        delay = 0.0 if dead else backoff(event["attempts"])
+        await self.conn.execute(
+            FAIL_SQL, event["id"], "dead" if dead else "pending", f"{handler}: {type(exc).__name__}"[:2000], delay
+        )
+        log.warning(
+            "event handler failed",
+            extra={"topic": event["topic"], "event_id": str(event["id"]), "handler": handler,
+                   "attempts": event["attempts"], "dead": dead, "error": type(exc).__name__},
+        )  # fmt: skip
+
+    async def deliver_batch(self, spec: HandlerSpec, events: list[dict[str, Any]]) -> None:
+        async with self.conn.transaction():
+            fresh = {r[0] for r in await self.conn.fetch(RECORD_MANY_SQL, [e["id"] for e in events], spec.name)}
+            todo = [e for e in events if e["id"] in fresh]
+            if todo:
+                await spec.fn(self.conn, todo)
 
     async def deliver(self, spec: HandlerSpec, event: dict[str, Any]) -> None:
         if spec.session:
