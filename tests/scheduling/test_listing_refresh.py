@@ -47,7 +47,8 @@ async def test_booking_the_first_free_slots_moves_next_free_at_with_one_refresh(
         )  # fmt: skip
         later = sorted(t for s in r.json()["slots"] if (t := datetime.fromisoformat(s["starts_at"])) > first)
         second, third = later[:2]
-        for starts in (first, second):
+
+        async def book(starts: datetime) -> None:
             r = await client.post(
                 "/api/v1/holds",
                 headers=headers,
@@ -60,7 +61,11 @@ async def test_booking_the_first_free_slots_moves_next_free_at_with_one_refresh(
                 },
             )
             assert r.status_code == 201, r.text
-            await client.post(f"/api/v1/appointments/{r.json()['id']}/confirm", headers=headers)
+            r = await client.post(f"/api/v1/appointments/{r.json()['id']}/confirm", headers=headers)
+            assert r.status_code == 200, r.text
+
+        for starts in (first, second):
+            await book(starts)
         refreshed = []
         real_refresh = listing_refresh.refresh_next_free
 
@@ -77,6 +82,14 @@ async def test_booking_the_first_free_slots_moves_next_free_at_with_one_refresh(
             "SELECT next_free_at FROM directory_listings WHERE practitioner_id = $1", clinic.practitioner_id
         )
         assert after == third
+        # A booking after the first free slot cannot move it: nothing to recompute.
+        await book(later[-1])
+        while await run_batch(conn):
+            pass
+        assert refreshed.count(clinic.practitioner_id) == 1
+        assert await conn.fetchval(
+            "SELECT next_free_at FROM directory_listings WHERE practitioner_id = $1", clinic.practitioner_id
+        ) == third
         status = await conn.fetch(
             "SELECT status FROM outbox WHERE tenant_id = $1 AND topic = ANY($2::text[])",
             clinic.tenant.id, list(listing_refresh.TOPICS),
