@@ -71,6 +71,16 @@ async def test_preferences_quiet_hours_and_rate_limits(factory, owner_sessionmak
                 for _ in range(3)]  # fmt: skip
     statuses = [m[0].status for m in more]
     assert statuses[-1] == "suppressed" and more[-1][0].suppressed_reason == "rate_limit"
+    # The tenant's limit counts every recipient's messages on the channel (suppressed ones do not count).
+    sent = sum(1 for n in [*reminder, *code, *urgent, *(m[0] for m in more)] if n.status != "suppressed")
+    other = Recipient(None, "walk-in@example.test", None)
+    for limit, expected in ((sent + 1, "queued"), (sent + 1, "suppressed")):
+        monkeypatch.setattr(settings.notifications, "per_tenant_channel", f"{limit}/3600")
+        async with owner_sessionmaker() as s, s.begin():
+            [theirs] = await notify(s, tenant.id, other, event="appointment_reminder", category="reminder",
+                                    now=night, context=SAMPLE_CONTEXT["appointment_reminder"],
+                                    channels_wanted=("email",))  # fmt: skip
+        assert theirs.status == expected, limit
 
 
 async def test_inbox_api(factory, owner_sessionmaker, client):

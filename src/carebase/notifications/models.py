@@ -11,14 +11,14 @@ from datetime import datetime, time
 from sqlalchemy import CheckConstraint, ForeignKey, Index, SmallInteger, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from carebase.core.db import Base, IdMixin, TenantMixin
+from carebase.core.db import Base, IdMixin, TenantLedMixin, TenantMixin
 
 CHANNELS = ("email", "sms", "whatsapp", "push", "in_app")
 STATUSES = ("queued", "sending", "sent", "delivered", "failed", "suppressed")
 CATEGORIES = ("security", "booking", "reminder", "waitlist", "admin", "escalation", "clinical")
 
 
-class Notification(IdMixin, TenantMixin, Base):
+class Notification(IdMixin, TenantLedMixin, Base):
     __tablename__ = "notifications"
     __table_args__ = (
         CheckConstraint(f"channel IN {CHANNELS}", name="channel"),
@@ -26,6 +26,8 @@ class Notification(IdMixin, TenantMixin, Base):
         Index("ix_notifications_due", "next_attempt_at", postgresql_where=text("status IN ('queued', 'sending')")),
         Index("ix_notifications_inbox", "tenant_id", "user_id", "created_at",
               postgresql_where=text("channel = 'in_app'")),
+        # The rate limits count a tenant's (and a recipient's) recent messages on a channel.
+        Index("ix_notifications_rate", "tenant_id", "channel", "created_at"),
         Index("ix_notifications_provider", "channel", "provider_id", postgresql_where=text("provider_id IS NOT NULL")),
         Index("uq_notifications_dedupe", "tenant_id", "dedupe_key", unique=True,
               postgresql_where=text("dedupe_key IS NOT NULL")),

@@ -18,7 +18,7 @@ from datetime import datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -170,23 +170,24 @@ async def _rate_limited(
     session: AsyncSession, tenant_id: uuid.UUID, user_id: uuid.UUID | None, channel: str, now: datetime
 ) -> bool:
     cfg = get_settings().notifications
-    sent = Notification.status.notin_(("suppressed",))
-    count, seconds = _limit(cfg.per_tenant_channel)
-    tenant_count = await session.scalar(
-        select(func.count()).where(Notification.tenant_id == tenant_id, Notification.channel == channel,
-                                   Notification.created_at > now - timedelta(seconds=seconds), sent)
+    recent = select(Notification.id).where(
+        Notification.tenant_id == tenant_id, Notification.channel == channel,
+        Notification.status.notin_(("suppressed",)),
     )  # fmt: skip
-    if (tenant_count or 0) >= count:
+    count, seconds = _limit(cfg.per_tenant_channel)
+    if await _at_least(session, recent.where(Notification.created_at > now - timedelta(seconds=seconds)), count):
         return True
     if user_id is None:
         return False
     count, seconds = _limit(cfg.per_recipient)
-    user_count = await session.scalar(
-        select(func.count()).where(Notification.tenant_id == tenant_id, Notification.channel == channel,
-                                   Notification.user_id == user_id,
-                                   Notification.created_at > now - timedelta(seconds=seconds), sent)
-    )  # fmt: skip
-    return (user_count or 0) >= count
+    mine = recent.where(Notification.user_id == user_id, Notification.created_at > now - timedelta(seconds=seconds))
+    return await _at_least(session, mine, count)
+
+
+async def _at_least(session: AsyncSession, rows: Select[Any], n: int) -> bool:
+    """Whether ``rows`` has ``n`` rows or more, reading at most ``n`` (index ``ix_notifications_rate``)."""
+    found = await session.scalar(select(func.count()).select_from(rows.limit(n).subquery()))
+    return (found or 0) >= n
 
 
 # --- notify ----------------------------------------------------------------------------------------------
