@@ -53,6 +53,7 @@ from carebase.scheduling.api_calendars import router as calendars_router
 from carebase.scheduling.api_dependents import router as dependents_router
 from carebase.scheduling.api_schedules import router as schedules_router
 from carebase.scheduling.avcache import AvailabilityCache
+from carebase.scheduling.holdrules import HoldRulesCache
 from carebase.settings import Settings, get_settings
 from carebase.tenancy.api import router as tenancy_router
 
@@ -113,6 +114,7 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
         app.state.invalidation = Invalidation(app.state.db.owner_url)
         app.state.principal_cache = PrincipalCache(app.state.invalidation)
         app.state.availability_cache = AvailabilityCache(app.state.invalidation, settings.availability_cache_entries)
+        app.state.hold_rules = HoldRulesCache(app.state.invalidation, settings.availability_cache_entries)
         await app.state.invalidation.start()
         app.state.audit_linker = audit_linker.GroupLinker(app.state.db.raw_dsn)
         audit_linker.install(app.state.audit_linker)

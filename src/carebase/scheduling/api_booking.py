@@ -8,7 +8,7 @@ from functools import partial
 from typing import Annotated, Literal
 
 import asyncpg
-from fastapi import APIRouter, Depends, Header, Query, Response
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
 
 from carebase.core.api import PageParams
 from carebase.core.idempotency import request_fingerprint, run_once_on
@@ -46,14 +46,16 @@ def _row(row: asyncpg.Record) -> dict[str, object]:
 
 
 @router.post("/holds", response_model=AppointmentRead, status_code=201)
-async def place_hold(body: HoldCreate, ctx: RawBooker, idempotency_key: IdempotencyKey = None) -> Response:
+async def place_hold(
+    body: HoldCreate, ctx: RawBooker, request: Request, idempotency_key: IdempotencyKey = None
+) -> Response:
     """Hold a free slot for a few minutes; confirm it with ``POST /appointments/{id}/confirm``."""
 
     async def run() -> object:
         held = await hold_on(ctx.conn, ctx.principal, HoldRequest(
             practitioner_id=body.practitioner_id, service_id=body.service_id, patient_id=body.patient_id,
             starts_at=body.starts_at, location_id=body.location_id, source=body.source, reason=body.reason,
-        ))  # fmt: skip
+        ), getattr(request.app.state, "hold_rules", None))  # fmt: skip
         ctx.after_commit.append(partial(announce, ctx.principal.tenant_id, held))
         return _row(held)
 

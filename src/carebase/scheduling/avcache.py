@@ -16,46 +16,27 @@ announcement. While the invalidation listener is disconnected nothing is served 
 
 from __future__ import annotations
 
-import time
 import uuid
-from collections import OrderedDict
 from collections.abc import Hashable
-from dataclasses import dataclass
 from datetime import datetime
 
 from carebase.core import invalidation
-from carebase.core.metrics import CACHE
 from carebase.directory.models import Practitioner, PractitionerService, Service
 from carebase.scheduling.availability import MIN_NOTICE, Availability
+from carebase.scheduling.gencache import GenerationCache, Snapshot
 from carebase.scheduling.models import Appointment, Holiday, ScheduleException, ScheduleTemplate
 from carebase.tenancy.models import Location
 
 TTL = 120.0
-_HIT, _MISS = CACHE.labels("availability", "hit"), CACHE.labels("availability", "miss")
 
-Snapshot = tuple[int, int, int]  # (cache epoch, tenant generation, practitioner generation)
-
-
-@dataclass(slots=True)
-class _Entry:
-    body: bytes
-    tenant: str
-    practitioner: str
-    snapshot: Snapshot
-    expires: float
+__all__ = ["TTL", "AvailabilityCache", "Snapshot"]
 
 
-class AvailabilityCache:
+class AvailabilityCache(GenerationCache[bytes]):
     def __init__(self, source: invalidation.Invalidation, max_entries: int = 2_000) -> None:
-        self._source = source
-        self._max = max_entries
-        self._data: OrderedDict[Hashable, _Entry] = OrderedDict()
-        self._tenants: dict[str, int] = {}
-        self._practitioners: dict[tuple[str, str], int] = {}
-        self._epoch = 0
+        super().__init__(source, max_entries, name="availability", kind="p")
         # A practitioner's tenant never changes: learnt once, it lets a public read take its snapshot first.
         self._tenant_of: dict[uuid.UUID, uuid.UUID] = {}
-        source.attach(self)
 
     def tenant_of(self, practitioner_id: uuid.UUID) -> uuid.UUID | None:
         return self._tenant_of.get(practitioner_id)
@@ -65,29 +46,9 @@ class AvailabilityCache:
             self._tenant_of.clear()
         self._tenant_of[practitioner_id] = tenant_id
 
-    def snapshot(self, tenant_id: uuid.UUID | str, practitioner_id: uuid.UUID | str) -> Snapshot:
-        t, p = str(tenant_id), str(practitioner_id)
-        return self._epoch, self._tenants.get(t, 0), self._practitioners.get((t, p), 0)
-
-    def get(self, key: Hashable) -> bytes | None:
-        entry = self._data.get(key)
-        if entry is None or not self._source.live:
-            _MISS.inc()
-            return None
-        if entry.expires <= time.monotonic() or entry.snapshot != self.snapshot(entry.tenant, entry.practitioner):
-            del self._data[key]
-            _MISS.inc()
-            return None
-        self._data.move_to_end(key)
-        _HIT.inc()
-        return entry.body
-
     def put(self, key: Hashable, body: bytes, result: Availability, tenant_id: uuid.UUID, snapshot: Snapshot,
             now: datetime) -> None:  # fmt: skip
         """Keep an answer computed from data read after ``snapshot`` was taken, until it may change."""
-        t, p = str(tenant_id), str(result.practitioner_id)
-        if not self._max or not self._source.live or snapshot != self.snapshot(t, p):
-            return  # something changed while it was computed
         seconds = TTL
         if result.slots:
             seconds = min(seconds, (min(s.starts_at for s in result.slots) - MIN_NOTICE - now).total_seconds())
@@ -95,36 +56,24 @@ class AvailabilityCache:
             seconds = min(seconds, (result.next_hold_expiry - now).total_seconds())
         if result.next_opening is not None:
             seconds = min(seconds, (result.next_opening - now).total_seconds())
-        if seconds <= 0:
-            return
-        self._data[key] = _Entry(body, t, p, snapshot, time.monotonic() + seconds)
-        self._data.move_to_end(key)
-        while len(self._data) > self._max:
-            self._data.popitem(last=False)
-
-    def invalidate(self, kind: str, ids: tuple[str, ...]) -> None:
-        if kind == "p" and len(ids) == 2:
-            key = (ids[0], ids[1])
-            self._practitioners[key] = self._practitioners.get(key, 0) + 1
-        elif kind in ("a", "o") and ids:
-            self._tenants[ids[0]] = self._tenants.get(ids[0], 0) + 1
-
-    def clear(self) -> None:
-        self._epoch += 1
-        self._data.clear()
-        self._tenants.clear()
-        self._practitioners.clear()
+        self.store(key, body, tenant_id, result.practitioner_id, snapshot, seconds)
 
 
-def _practitioner(row: Appointment | ScheduleTemplate | ScheduleException) -> list[tuple[str, ...]]:
+def _practitioner(row: Appointment) -> list[tuple[str, ...]]:
     return [("p", str(row.tenant_id), str(row.practitioner_id))]
+
+
+def _schedule(row: ScheduleTemplate | ScheduleException) -> list[tuple[str, ...]]:
+    """Free time changed, and the schedule itself (``s:``, which the hold rules cache follows)."""
+    return [("p", str(row.tenant_id), str(row.practitioner_id)), ("s", str(row.tenant_id), str(row.practitioner_id))]
 
 
 def _tenant(row: Holiday | Service | PractitionerService | Practitioner | Location) -> list[tuple[str, ...]]:
     return [("a", str(row.tenant_id))]
 
 
-for _model in (Appointment, ScheduleTemplate, ScheduleException):
-    invalidation.track_orm_changes(_model, _practitioner)
+invalidation.track_orm_changes(Appointment, _practitioner)
+for _model in (ScheduleTemplate, ScheduleException):
+    invalidation.track_orm_changes(_model, _schedule)
 for _model in (Holiday, Service, PractitionerService, Practitioner, Location):
     invalidation.track_orm_changes(_model, _tenant)

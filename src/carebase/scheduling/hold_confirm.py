@@ -25,8 +25,9 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from functools import cache
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import asyncpg
@@ -41,8 +42,9 @@ from carebase.core.uow import raw_transaction_unless_open
 from carebase.core.worker import CHANNEL as OUTBOX_CHANNEL
 from carebase.identity.principal import Principal
 from carebase.identity.roles import Role
-from carebase.scheduling.availability import MIN_NOTICE, beyond_horizon, parse_json, schedule_rules
+from carebase.scheduling.availability import MIN_NOTICE, ScheduleRules, beyond_horizon
 from carebase.scheduling.dependents import can_book_for_sql
+from carebase.scheduling.holdrules import HoldRules, HoldRulesCache
 from carebase.scheduling.holds import (
     HOLD_MINUTES,
     MAX_ACTIVE_HOLDS,
@@ -61,7 +63,8 @@ def _call(function: str, arity: int) -> str:
     return f"SELECT * FROM {function}({', '.join(f'${i}' for i in range(1, arity + 1))})"  # noqa: S608 (constants)
 
 
-_HOLD_LOAD_SQL = _call("app_hold_load", 9)
+_RULES_SQL = _call("app_hold_rules", 6)
+_PLACE_SQL = _call("app_hold_place", 24)
 _INSERT_SQL = _call("app_hold_insert", 21)
 _CONFIRM_SQL = _call("app_confirm_hold", 12)
 _CONFIRMED_TOPICS = ["appointment.booked", "appointment.confirmed"]  # the second only when confirmed
@@ -107,10 +110,9 @@ def _local_days(starts_at: datetime, timezones: Iterable[str]) -> tuple[date, da
 
 
 def find_slot(
-    row: asyncpg.Record, starts_at: datetime, duration: int, location_id: uuid.UUID | None, now: datetime
+    rules: ScheduleRules, starts_at: datetime, duration: int, location_id: uuid.UUID | None, now: datetime
 ) -> Slot | None:
     """The schedule's slot that starts at ``starts_at`` (at ``location_id`` if given), ignoring bookings."""
-    rules = schedule_rules(row)
     first_day, last_day = _local_days(starts_at, rules.timezones.values())
     slots = compute_slots(
         sessions=rules.sessions, extras=rules.extras, time_off=rules.time_off, busy=[], holidays=rules.holidays,
@@ -121,6 +123,40 @@ def find_slot(
         if slot.starts_at == starts_at and (location_id is None or slot.location_id == location_id):
             return slot
     return None
+
+
+async def _rules(
+    conn: asyncpg.Connection, principal: Principal, practitioner_id: uuid.UUID | None, service_id: uuid.UUID | None,
+    starts_at: datetime, cache: HoldRulesCache | None,
+) -> HoldRules:
+    """The schedule side of the checks for the instant's UTC day: from the cache, or one round trip."""
+    day = starts_at.astimezone(UTC).date()
+    key = (principal.tenant_id, practitioner_id, service_id, day)
+    if cache is not None and practitioner_id and service_id and (rules := cache.get(key)) is not None:
+        return rules
+    snapshot = cache.snapshot(principal.tenant_id, practitioner_id) if cache is not None else None
+    row = await conn.fetchrow(_RULES_SQL, principal.tenant_id, principal.user_id, practitioner_id, service_id, day,
+                              DEFAULT_POLICY["booking_horizon_days"])  # fmt: skip
+    assert row is not None
+    rules = HoldRules.from_row(row)
+    if cache is not None and snapshot is not None and practitioner_id and service_id:
+        cache.put(key, rules, snapshot)  # type: ignore[arg-type]
+    return rules
+
+
+async def _place(conn: asyncpg.Connection, is_patient: bool, now: datetime, args: tuple[object, ...]) -> Any:
+    """The booker's checks and the insert, in one statement (``app_hold_place``); None when the slot is taken."""
+    try:
+        return await conn.fetchrow(_PLACE_SQL, is_patient, MAX_ACTIVE_HOLDS, now, *args)
+    except asyncpg.PostgresError as exc:
+        if exc.sqlstate == "CB001":
+            if is_patient:
+                raise PermissionDenied(
+                    "You can book only for yourself and the family members linked to your account.") from None
+            raise ValidationFailed.field("patient_id", "No such patient in this organisation.") from None
+        if exc.sqlstate == "CB002":
+            raise Conflict(f"You already hold {exc.message} slots. Confirm or release one first.") from None
+        raise
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,8 +170,11 @@ class HoldRequest:
     reason: str = ""
 
 
-async def hold_on(conn: asyncpg.Connection, principal: Principal, req: HoldRequest) -> asyncpg.Record:
-    """Place a hold (see ``booking.place_hold``); returns the appointment's row (``COLUMNS``)."""
+async def hold_on(
+    conn: asyncpg.Connection, principal: Principal, req: HoldRequest, rules_cache: HoldRulesCache | None = None
+) -> asyncpg.Record:
+    """Place a hold (see ``booking.place_hold``); returns the appointment's row (``COLUMNS``). With
+    ``rules_cache`` (a serve process's) the schedule side of the checks usually needs no round trip."""
     now = utcnow()
     practitioner_id, patient_id, starts_at = req.practitioner_id, req.patient_id, req.starts_at
     if starts_at.tzinfo is None:
@@ -145,26 +184,15 @@ async def hold_on(conn: asyncpg.Connection, principal: Principal, req: HoldReque
     is_patient = principal.role is Role.PATIENT
     if is_patient and req.source != "patient":
         raise ValidationFailed.field("source", "Patients book as 'patient'.")
-    row = await conn.fetchrow(
-        _HOLD_LOAD_SQL, principal.tenant_id, principal.user_id, practitioner_id, req.service_id, patient_id, starts_at,
-        is_patient, now, DEFAULT_POLICY["booking_horizon_days"],
-    )  # fmt: skip
-    assert row is not None
-    if not row["patient_ok"]:
-        if is_patient:
-            raise PermissionDenied("You can book only for yourself and the family members linked to your account.")
-        raise ValidationFailed.field("patient_id", "No such patient in this organisation.")
-    if not row["active"]:
+    rules = await _rules(conn, principal, practitioner_id, req.service_id, starts_at, rules_cache)
+    if not rules.active:
         raise NotFound("No such practitioner.")
-    if row["holds"] >= MAX_ACTIVE_HOLDS:
-        raise Conflict(f"You already hold {row['holds']} slots. Confirm or release one first.")
-    service = parse_json(row["service"])
-    if service is None:
+    if rules.service is None:
         raise ValidationFailed.field("service_id", "This practitioner does not offer that service.")
-    duration, price_minor, currency, mode, payment = service
-    if (too_far := beyond_horizon(starts_at, row["horizon_days"], now)) is not None:
+    duration, price_minor, currency, mode, payment = rules.service
+    if (too_far := beyond_horizon(starts_at, rules.horizon_days, now)) is not None:
         raise too_far
-    slot = find_slot(row, starts_at, duration, req.location_id, now)
+    slot = find_slot(rules.schedule, starts_at, duration, req.location_id, now)
     if slot is None:
         raise Conflict(SLOT_GONE)
     appointment_id = new_id()
@@ -178,12 +206,12 @@ async def hold_on(conn: asyncpg.Connection, principal: Principal, req: HoldReque
         price_minor, currency, "pending" if payment == "online" else "at_desk", req.reason, audit_id, event, prefix,
         suffix, conn.is_in_transaction(),
     )  # fmt: skip
-    held = await conn.fetchrow(_INSERT_SQL, *args)
+    held = await _place(conn, is_patient, now, args)
     if held is None:
         # The slot is taken, perhaps by a lapsed hold nobody has marked expired yet: mark it, and try once more.
         async with raw_transaction_unless_open(conn, tenant_id=principal.tenant_id, user_id=principal.user_id):
             if await expire_stale_holds_on(conn, practitioner_id, slot.starts_at, slot.ends_at):
-                held = await conn.fetchrow(_INSERT_SQL, *args)
+                held = await _place(conn, is_patient, now, args)
     if held is None:
         raise Conflict(SLOT_TAKEN, code_hint="slot_taken")
     if not conn.is_in_transaction():
