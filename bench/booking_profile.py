@@ -21,7 +21,7 @@ MARKERS = {
     "availability(): load + compute": "availability (carebase/scheduling/availability.py",
     "compute_slots (pure Python)": "compute_slots (",
     "availability_read (response objects)": "availability_read (",
-    "asyncpg fetchrow (availability's load; hold's load and insert; confirm)": "fetchrow (asyncpg",
+    "asyncpg fetchrow (availability's load; the hold; its rules on a miss; confirm)": "fetchrow (asyncpg",
     "place_hold": "place_hold (",
     "hold_on": "hold_on (",
     "confirm_on": "confirm_on (",

@@ -1,7 +1,8 @@
 """Invalidation of in-process caches across processes.
 
 Triggers (migration 0009) NOTIFY ``carebase_invalidate`` when a change that a cache depends on
-commits: ``p:<tenant>:<practitioner>``, ``a:<tenant>``, ``u:<user>``, ``o:<tenant>``. Every ``serve``
+commits: ``p:<tenant>:<practitioner>``, ``s:<tenant>:<practitioner>`` (the schedule itself, migration 0017),
+``a:<tenant>``, ``u:<user>``, ``o:<tenant>``. Every ``serve``
 process LISTENs (``Invalidation``) and hands each message to its caches. The writer's own process
 also applies ORM changes the moment its session commits (``track_orm_changes``), so a client that
 has just written reads its write on the next request without waiting for the notification.

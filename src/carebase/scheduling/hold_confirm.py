@@ -1,14 +1,16 @@
 """Hold and confirm on a bare asyncpg connection: the booking hot path, in few round trips and no ORM.
 
-Each write is one call of a function that sets the tenant context itself (migration 0015), so outside a
-transaction it is one statement in its own: a hold is two round trips, a confirm one.
+Each write is one call of a function that sets the tenant context itself (migrations 0015, 0017), so outside a
+transaction it is one statement in its own: a hold is one round trip when the process knows the day's schedule,
+two when it does not, and a confirm one.
 
-- **Hold**: ``app_hold_load`` returns in one row everything the checks need (practitioner, service terms,
-  whether the booker may book for the patient, their active holds, and the templates, exceptions and
-  holidays around the requested instant); the slot check is ``compute_slots`` over that one local day, so
-  a hold accepts exactly the slots availability offers, except that busy time is not looked at: the
-  ``no_double_booking`` exclusion constraint decides, in ``app_hold_insert`` (``ON CONFLICT DO NOTHING``,
-  with the audit event). Only on a conflict does a transaction open, to expire a lapsed hold and retry.
+- **Hold**: the schedule side of the checks (practitioner, service terms, horizon, the templates, exceptions
+  and holidays around the instant's UTC day) comes from the process's hold-rules cache (``holdrules``) or
+  ``app_hold_rules``; the slot check is ``compute_slots`` over the instant's local days, so a hold accepts
+  exactly the slots availability offers, except that busy time is not looked at: ``app_hold_place`` checks
+  the patient and the booker's active holds (SQLSTATE ``CB001``/``CB002``) and inserts, and the
+  ``no_double_booking`` exclusion constraint decides (``ON CONFLICT DO NOTHING``, with the audit event).
+  Only on a conflict does a transaction open, to expire a lapsed hold and retry.
 - **Confirm**: ``app_confirm_hold`` is the guarded update, the events, a waitlist offer's closing and the
   audit event in one statement; only when it matches nothing do we look, in a transaction, at the row to
   say why (404, 409, or 410 with the expiry recorded).
@@ -55,8 +57,8 @@ from carebase.scheduling.permissions import SchedulingPermission as P
 from carebase.scheduling.slots import Slot, compute_slots
 from carebase.tenancy.service import DEFAULT_POLICY
 
-# The hold's load, its insert and the confirm are functions that set the tenant context themselves
-# (migration 0015): outside a transaction each is one statement in its own, one round trip.
+# The hold's rules, its checks and insert, and the confirm are functions that set the tenant context themselves
+# (migrations 0015, 0017): outside a transaction each is one statement in its own, one round trip.
 
 
 def _call(function: str, arity: int) -> str:
