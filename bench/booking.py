@@ -253,6 +253,8 @@ def table_lines(report: dict[str, Any]) -> list[str]:
                      " to itself")  # fmt: skip
         lines.append(f"  srv CPU {t['server_cpu_pct']}%  client CPU {t['client_cpu_pct']}%  pg CPU"
                      f" {t['postgres_cpu_pct']}%  machine {t['machine_busy_pct']}%")  # fmt: skip
+        if settled := bk.get("settled_before_paced") or bk.get("settled_before_contention"):
+            lines.append(_drain_line(settled))
         if bk.get("paced"):
             lines += _paced_lines(bk["paced"])
         c = bk["contention"]
@@ -266,6 +268,14 @@ def table_lines(report: dict[str, Any]) -> list[str]:
         if bk.get("profile"):
             lines += profile_lines(bk["profile"], "hold + confirm")
     return lines
+
+
+def _drain_line(settled: dict[str, Any]) -> str:
+    """The run's background work: how fast the in-process worker drained what the bookings left in the outbox."""
+    n, seconds, left = settled["events_at_start"], settled["seconds"], settled["events_left"]
+    rate = f"{(n - left) / seconds:.0f} events/s" if seconds else "none waiting"
+    return (f"  then the in-process worker drained {n - left} of the {n} outbox events the run left in {seconds} s"
+            f" ({rate}, the server otherwise idle){'; ' + str(left) + ' LEFT' if left else ''}")
 
 
 def _paced_lines(p: dict[str, Any]) -> list[str]:
