@@ -73,8 +73,8 @@ async def portal_patient(factory, clinic: Bookable, given: str = "Asha"):  # typ
     return user, patient
 
 
-async def book(client, headers, clinic: Bookable, patient_id, starts_at: str) -> dict:  # type: ignore[no-untyped-def]
-    r = await hold(client, headers, clinic, patient_id, starts_at)
+async def book(client, headers, clinic: Bookable, patient_id, starts_at: str, **extra) -> dict:  # type: ignore[no-untyped-def]
+    r = await hold(client, headers, clinic, patient_id, starts_at, **extra)
     assert r.status_code == 201, r.text
     confirmed = await client.post(f"/api/v1/appointments/{r.json()['id']}/confirm", headers=headers)
     assert confirmed.status_code == 200 and confirmed.json()["status"] == "confirmed", confirmed.text
@@ -328,3 +328,26 @@ async def test_the_daily_agenda_and_the_monthly_report_reach_their_people(factor
     assert f"{local:%H:%M}" in Mailbox.text(agenda)
     report = await mailbox.wait_for(admin.email, after=before_admin)
     assert "2026-10" in str(report["Subject"]) and "5.0%" in Mailbox.text(report)
+
+
+async def test_a_dependants_confirmation_reaches_the_guardian_not_the_desk(client, factory, owner_sessionmaker, conn,
+                                                                          mailbox: Mailbox):  # fmt: skip
+    """A child has no account: the guardian who booked hears of it. A desk booking for a patient without an
+    account reaches no staff member (the patient's own contacts, when the record has them)."""
+    clinic = await make_bookable(factory, owner_sessionmaker)
+    guardian, _ = await portal_patient(factory, clinic, "Ravi")
+    headers = await factory.headers(guardian)
+    child = await client.post("/api/v1/my/dependents", headers=headers, json={
+        "given_name": "Meera", "family_name": "Kumar", "birth_date": "2019-05-04", "sex": "female",
+        "relationship": "child", "consent_note": "Parent with legal responsibility"})  # fmt: skip
+    assert child.status_code == 201, child.text
+    slots = await free_slots(client, headers, clinic)
+    appt = await book(client, headers, clinic, child.json()["patient_id"], slots[0]["starts_at"],
+                      source="patient")  # fmt: skip
+    desk = await factory.user(clinic.tenant, "receptionist", email=_email("desk"))
+    await book(client, await factory.headers(desk), clinic, await factory.patient(clinic.tenant), slots[1]["starts_at"])
+    await work(conn, owner_sessionmaker)
+    message = await mailbox.wait_for(guardian.email)
+    assert "confirmed" in message["Subject"].lower() and appt["id"] in ics_of(message)
+    assert [n.user_id for n in await rows(owner_sessionmaker, clinic.tenant.id)] == [guardian.id, guardian.id]
+    assert mailbox.to(desk.email) == []

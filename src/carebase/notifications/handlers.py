@@ -35,13 +35,20 @@ def _when(value: datetime, tz: str) -> str:
     return f"{local:%a %d %b %Y, %H:%M} {local.tzname()}"
 
 
-async def appointment_recipient(session: AsyncSession, appointment: Appointment, patient: Patient) -> Recipient | None:
+def _booker_is_guardian() -> Any:
+    """Whether the appointment was booked by a patient-role user of its tenant (a guardian), as a column."""
+    return (
+        select(Membership.id).where(Membership.tenant_id == Appointment.tenant_id, Membership.role == "patient",
+                                    Membership.user_id == Appointment.booked_by_user_id)
+        .exists().label("booker_is_guardian")
+    )  # fmt: skip
+
+
+async def appointment_recipient(
+    session: AsyncSession, appointment: Appointment, patient: Patient, booker_is_guardian: bool
+) -> Recipient | None:
     if patient.user_id and (r := await recipient_for_user(session, patient.user_id)):
         return r
-    booker_is_guardian = await session.scalar(
-        select(Membership.id).where(Membership.tenant_id == appointment.tenant_id, Membership.role == "patient",
-                                    Membership.user_id == appointment.booked_by_user_id).limit(1)
-    )  # fmt: skip
     if booker_is_guardian and (r := await recipient_for_user(session, appointment.booked_by_user_id)):
         return r
     if patient.email or patient.phone:
@@ -67,9 +74,9 @@ async def on_appointment_event(session: AsyncSession, event: dict[str, Any]) -> 
 
     topic, payload = event["topic"], event["payload"]
     template, category = EVENTS[topic]
-    # The appointment and everything the message names, in one query (they all must exist).
+    # The appointment, everything the message names and who booked it, in one query (they all must exist).
     found = (await session.execute(
-        select(Appointment, Patient, Practitioner, Location, Service, Organization)
+        select(Appointment, Patient, Practitioner, Location, Service, Organization, _booker_is_guardian())
         .join(Patient, Patient.id == Appointment.patient_id)
         .join(Practitioner, Practitioner.id == Appointment.practitioner_id)
         .join(Location, Location.id == Appointment.location_id)
@@ -79,10 +86,10 @@ async def on_appointment_event(session: AsyncSession, event: dict[str, Any]) -> 
     )).first()  # fmt: skip
     if found is None:
         return 0
-    appointment, patient, practitioner, location, svc, org = found
+    appointment, patient, practitioner, location, svc, org, booker_is_guardian = found
     if topic == "appointment.reminder" and appointment.status not in ("confirmed", "requested"):
         return 0  # cancelled or moved since the reminder was scheduled
-    recipient = await appointment_recipient(session, appointment, patient)
+    recipient = await appointment_recipient(session, appointment, patient, booker_is_guardian)
     if recipient is None:
         return 0
     tz = location.timezone or org.timezone
