@@ -6,8 +6,9 @@ two when it does not, and a confirm one.
 
 - **Hold**: the schedule side of the checks (practitioner, service terms, horizon, the templates, exceptions
   and holidays around the instant's UTC day) comes from the process's hold-rules cache (``holdrules``) or
-  ``app_hold_rules``; the slot check is ``compute_slots`` over the instant's local days, so a hold accepts
-  exactly the slots availability offers, except that busy time is not looked at: ``app_hold_place`` checks
+  ``app_hold_rules``; the slot check looks the instant up among the slots ``compute_slots`` gives for the
+  local days around that UTC day (``HoldRules.slot``, computed once per entry and service length), so a hold
+  accepts exactly the slots availability offers, except that busy time is not looked at: ``app_hold_place`` checks
   the patient and the booker's active holds (SQLSTATE ``CB001``/``CB002``) and inserts, and the
   ``no_double_booking`` exclusion constraint decides (``ON CONFLICT DO NOTHING``, with the audit event).
   Only on a conflict does a transaction open, to expire a lapsed hold and retry.
@@ -25,12 +26,9 @@ inside its transaction.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
-from functools import cache
+from datetime import UTC, datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import asyncpg
 
@@ -44,7 +42,7 @@ from carebase.core.uow import raw_transaction_unless_open
 from carebase.core.worker import CHANNEL as OUTBOX_CHANNEL
 from carebase.identity.principal import Principal
 from carebase.identity.roles import Role
-from carebase.scheduling.availability import MIN_NOTICE, ScheduleRules, beyond_horizon
+from carebase.scheduling.availability import beyond_horizon
 from carebase.scheduling.dependents import can_book_for_sql
 from carebase.scheduling.holdrules import HoldRules, HoldRulesCache
 from carebase.scheduling.holds import (
@@ -54,7 +52,6 @@ from carebase.scheduling.holds import (
     expire_stale_holds_on,
 )
 from carebase.scheduling.permissions import SchedulingPermission as P
-from carebase.scheduling.slots import Slot, compute_slots
 from carebase.tenancy.service import DEFAULT_POLICY
 
 # The hold's rules, its checks and insert, and the confirm are functions that set the tenant context themselves
@@ -101,32 +98,6 @@ def _actor(principal: Principal) -> audit.Actor:
     return audit.Actor(principal.user_id, principal.role)
 
 
-@cache
-def _zone(name: str) -> ZoneInfo:
-    return ZoneInfo(name)
-
-
-def _local_days(starts_at: datetime, timezones: Iterable[str]) -> tuple[date, date]:
-    days = [starts_at.astimezone(_zone(tz)).date() for tz in timezones] or [starts_at.date()]
-    return min(days), max(days)
-
-
-def find_slot(
-    rules: ScheduleRules, starts_at: datetime, duration: int, location_id: uuid.UUID | None, now: datetime
-) -> Slot | None:
-    """The schedule's slot that starts at ``starts_at`` (at ``location_id`` if given), ignoring bookings."""
-    first_day, last_day = _local_days(starts_at, rules.timezones.values())
-    slots = compute_slots(
-        sessions=rules.sessions, extras=rules.extras, time_off=rules.time_off, busy=[], holidays=rules.holidays,
-        first_day=first_day,
-        last_day=last_day, duration_minutes=duration, not_before=now + MIN_NOTICE,
-    )  # fmt: skip
-    for slot in slots:
-        if slot.starts_at == starts_at and (location_id is None or slot.location_id == location_id):
-            return slot
-    return None
-
-
 async def _rules(
     conn: asyncpg.Connection, principal: Principal, practitioner_id: uuid.UUID | None, service_id: uuid.UUID | None,
     starts_at: datetime, cache: HoldRulesCache | None,
@@ -140,7 +111,7 @@ async def _rules(
     row = await conn.fetchrow(_RULES_SQL, principal.tenant_id, principal.user_id, practitioner_id, service_id, day,
                               DEFAULT_POLICY["booking_horizon_days"])  # fmt: skip
     assert row is not None
-    rules = HoldRules.from_row(row)
+    rules = HoldRules.from_row(row, day)
     if cache is not None and snapshot is not None and practitioner_id and service_id:
         cache.put(key, rules, snapshot)  # type: ignore[arg-type]
     return rules
@@ -194,7 +165,7 @@ async def hold_on(
     duration, price_minor, currency, mode, payment = rules.service
     if (too_far := beyond_horizon(starts_at, rules.horizon_days, now)) is not None:
         raise too_far
-    slot = find_slot(rules.schedule, starts_at, duration, req.location_id, now)
+    slot = rules.slot(starts_at, duration, req.location_id, now)
     if slot is None:
         raise Conflict(SLOT_GONE)
     appointment_id = new_id()
