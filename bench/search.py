@@ -68,10 +68,10 @@ COLUMNS = [
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """Options of the search section (called by bench.run.parse_args)."""
     g = p.add_argument_group("search")
-    g.add_argument("--search-rates", type=lambda v: [float(x) for x in v.split(",") if x.strip()],
+    g.add_argument("--search-rates", type=lambda v: [r for x in v.split(",") if x.strip() and (r := float(x)) > 0],
                    default="200,400,600", metavar="R1,R2,...",
                    help="req/s offered by the paced (open-loop) runs of distinct queries, after the closed loop"
-                        " (default 200,400,600; '': none)")  # fmt: skip
+                        " (default 200,400,600; '' or 0: none)")  # fmt: skip
 
 
 def log(message: str) -> None:
