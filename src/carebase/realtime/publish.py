@@ -55,14 +55,12 @@ async def _patient_users(conn: asyncpg.Connection, events: list[dict[str, Any]])
 
 
 async def routes(
-    conn: asyncpg.Connection, event: dict[str, Any], patient_users: dict[uuid.UUID, uuid.UUID] | None = None
+    conn: asyncpg.Connection, event: dict[str, Any], patient_users: dict[uuid.UUID, uuid.UUID]
 ) -> list[tuple[str, dict[str, Any]]]:
-    """(topic, data) pairs for one outbox event; ``patient_users`` from ``_patient_users`` (looked up if None)."""
+    """(topic, data) pairs for one outbox event; ``patient_users`` from ``_patient_users`` for its batch."""
     topic, payload = event["topic"], event["payload"] or {}
     out: list[tuple[str, dict[str, Any]]] = []
     if topic in APPOINTMENT_EVENTS or topic == "waitlist.offered":
-        if patient_users is None:
-            patient_users = await _patient_users(conn, [event])
         data = {k: payload[k] for k in APPOINTMENT_FIELDS if k in payload}
         if location := _uuid(payload.get("location_id")):
             out.append((canonical("board", location), data))
